@@ -1,0 +1,198 @@
+//! Sign-in transactions: everything a sign-in is bound to between Entra's request and
+//! vouch's answer (protocol reference §3.4 step 7).
+//!
+//! A transaction is sealed with AES-256-GCM under a key that lives only in this process and
+//! handed to the browser as an opaque string; the appliance keeps nothing per pending sign-in
+//! but, once a transaction completes, its id in a used-set until it would have expired. So a
+//! transaction is single use, dies after its deadline, cannot be forged or altered, and costs
+//! almost no memory while it waits. A restart invalidates every pending transaction, which
+//! is the safe way round: none can be completed twice across the restart.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::claims::Offer;
+use crate::entra::Cloud;
+use crate::jose::{b64url_decode, b64url_encode};
+use crate::seal::{self, Sealer};
+
+const AAD: &[u8] = b"vouch-transaction-v1";
+/// Completed transactions remembered at once; past this, new sign-ins are refused.
+const MAX_USED: usize = 2_000_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub id: String,
+    pub tid: String,
+    pub oid: String,
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    pub client_id: String,
+    pub cloud: Cloud,
+    pub offers: Vec<Offer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<String>,
+    pub created: i64,
+    pub expires: i64,
+}
+
+impl Transaction {
+    pub fn redirect_uri(&self) -> &'static str {
+        self.cloud.redirect_uri()
+    }
+
+    pub fn new_id() -> String {
+        b64url_encode(&seal::random_bytes::<16>())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransactionError {
+    #[error("the transaction is not one this appliance issued, or it was altered")]
+    Invalid,
+    #[error("the transaction has already been completed")]
+    Used,
+    #[error("the appliance holds too many completed transactions")]
+    Full,
+}
+
+pub struct Transactions {
+    sealer: Sealer,
+    used: Mutex<HashMap<String, i64>>,
+}
+
+impl Default for Transactions {
+    fn default() -> Self {
+        Self {
+            sealer: Sealer::ephemeral(),
+            used: Mutex::default(),
+        }
+    }
+}
+
+impl Transactions {
+    pub fn seal(&self, txn: &Transaction) -> String {
+        let json = serde_json::to_vec(txn).unwrap_or_default();
+        b64url_encode(&self.sealer.seal(AAD, &json))
+    }
+
+    /// Opens a sealed transaction; whether it expired or was used is for the caller to ask.
+    pub fn open(&self, sealed: &str) -> Result<Transaction, TransactionError> {
+        if sealed.len() > 32 * 1024 {
+            return Err(TransactionError::Invalid);
+        }
+        let bytes = b64url_decode(sealed, "transaction").map_err(|_| TransactionError::Invalid)?;
+        let json = self
+            .sealer
+            .open(AAD, &bytes)
+            .ok_or(TransactionError::Invalid)?;
+        serde_json::from_slice(&json).map_err(|_| TransactionError::Invalid)
+    }
+
+    pub fn is_used(&self, txn: &Transaction) -> bool {
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&txn.id)
+    }
+
+    /// Marks the transaction completed; fails if it already was.
+    pub fn consume(&self, txn: &Transaction, now: i64) -> Result<(), TransactionError> {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        if used.contains_key(&txn.id) {
+            return Err(TransactionError::Used);
+        }
+        if used.len() >= MAX_USED {
+            used.retain(|_, expires| *expires > now);
+            if used.len() >= MAX_USED {
+                return Err(TransactionError::Full);
+            }
+        }
+        used.insert(txn.id.clone(), txn.expires);
+        Ok(())
+    }
+
+    /// Forgets completed transactions that have expired anyway.
+    pub fn prune(&self, now: i64) {
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, expires| *expires > now);
+    }
+
+    pub fn used_count(&self) -> usize {
+        self.used.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::factor::Method;
+
+    fn txn() -> Transaction {
+        Transaction {
+            id: Transaction::new_id(),
+            tid: "t".into(),
+            oid: "o".into(),
+            sub: "s".into(),
+            nonce: Some("n".into()),
+            state: None,
+            client_id: "c".into(),
+            cloud: Cloud::Global,
+            offers: vec![Offer {
+                method: Method::Totp,
+                acr: "possession".into(),
+            }],
+            client_request_id: None,
+            created: 0,
+            expires: 240,
+        }
+    }
+
+    #[test]
+    fn a_sealed_transaction_opens_to_the_same_values() {
+        let t = Transactions::default();
+        let original = txn();
+        assert_eq!(t.open(&t.seal(&original)), Ok(original));
+    }
+
+    #[test]
+    fn altered_or_foreign_transactions_are_invalid() {
+        let t = Transactions::default();
+        let sealed = t.seal(&txn());
+        let mut altered = sealed.clone().into_bytes();
+        altered[20] = if altered[20] == b'A' { b'B' } else { b'A' };
+        let altered = String::from_utf8(altered).expect("ascii");
+        assert_eq!(t.open(&altered), Err(TransactionError::Invalid));
+        assert_eq!(
+            Transactions::default().open(&sealed),
+            Err(TransactionError::Invalid)
+        );
+        for junk in ["", "!!!", "AAAA", &"A".repeat(40_000)] {
+            assert_eq!(t.open(junk), Err(TransactionError::Invalid));
+        }
+    }
+
+    #[test]
+    fn a_transaction_completes_once() {
+        let t = Transactions::default();
+        let x = txn();
+        assert_eq!(t.consume(&x, 0), Ok(()));
+        assert!(t.is_used(&x));
+        assert_eq!(t.consume(&x, 0), Err(TransactionError::Used));
+        t.prune(241);
+        assert_eq!(t.used_count(), 0);
+    }
+
+    #[test]
+    fn two_transactions_get_different_ids() {
+        assert_ne!(Transaction::new_id(), Transaction::new_id());
+    }
+}

@@ -1,0 +1,343 @@
+//! Verification of the `id_token_hint` Entra sends with every sign-in.
+//!
+//! The order follows the protocol reference (§4.4): split and size-check, header (`RS256` only,
+//! `kid` required, no `crit`), read `tid` from the unverified payload only to pick the tenant's
+//! key set, verify the signature, then check `iss`, `aud`, freshness on `iat` (never `exp`,
+//! since Entra issues hints already expired) and the shape of `sub`, `oid` and `tid`.
+
+use std::borrow::Cow;
+
+use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
+use serde::Deserialize;
+
+use super::{Compact, CompactError, b64url_decode};
+
+/// Why a hint was refused. Every variant means "do not trust this request".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HintError {
+    #[error(transparent)]
+    Compact(#[from] CompactError),
+    #[error("hint {part} is not valid JSON of the expected shape: {detail}")]
+    BadJson { part: &'static str, detail: String },
+    #[error("hint is signed with {alg}; only RS256 is accepted")]
+    Algorithm { alg: String },
+    #[error("hint header has no kid")]
+    MissingKid,
+    #[error("hint header marks extensions critical ({names}); none are supported")]
+    CriticalHeader { names: String },
+    #[error("hint is signed by key {kid}, which the tenant's key set does not hold")]
+    UnknownKey { kid: String },
+    #[error("hint signature does not verify")]
+    BadSignature,
+    #[error("hint claim {claim} is missing or malformed")]
+    BadClaim { claim: &'static str },
+    #[error("hint iss {found} is not the issuer {expected} of its tenant")]
+    Issuer { found: String, expected: String },
+    #[error("hint aud {found} is not this tenant's App ID")]
+    Audience { found: String },
+    #[error("hint was issued {seconds} s in the future")]
+    FromFuture { seconds: i64 },
+    #[error("hint was issued {seconds} s ago; at most {max} s is accepted")]
+    TooOld { seconds: i64, max: i64 },
+    #[error("hint is not valid before a time {seconds} s in the future")]
+    NotYetValid { seconds: i64 },
+}
+
+/// The checks that depend on the tenant the hint claims to come from.
+#[derive(Debug, Clone)]
+pub struct Expectations<'a> {
+    /// `https://{authority-host}/{tid}/v2.0` for the tenant.
+    pub issuer: &'a str,
+    /// The App ID, and optionally the Client ID, that `aud` may carry.
+    pub audiences: &'a [&'a str],
+    pub now: i64,
+    pub max_age: i64,
+    pub skew: i64,
+}
+
+/// One of Entra's signing keys, parsed once when the key set was fetched.
+pub struct EntraKey {
+    pub kid: String,
+    key: ParsedPublicKey,
+}
+
+impl std::fmt::Debug for EntraKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntraKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EntraKey {
+    /// Builds a key from the big-endian modulus and exponent of a JWK (RFC 7518 §6.3.1).
+    /// Moduli outside 2048 to 8192 bits are refused.
+    pub fn from_components(kid: String, n: &[u8], e: &[u8]) -> Option<Self> {
+        let n = &n[n.iter().take_while(|b| **b == 0).count()..];
+        if !(256..=1024).contains(&n.len()) {
+            return None;
+        }
+        let components = RsaPublicKeyComponents { n, e };
+        let key = components
+            .to_parsed_public_key(&signature::RSA_PKCS1_2048_8192_SHA256)
+            .ok()?;
+        Some(Self { kid, key })
+    }
+
+    pub fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
+        self.key.verify_sig(message, sig).is_ok()
+    }
+}
+
+#[derive(Deserialize)]
+struct Header<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(borrow, default)]
+    kid: Option<Cow<'a, str>>,
+    #[serde(default)]
+    crit: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Claims {
+    iss: String,
+    aud: Audience,
+    sub: String,
+    oid: String,
+    tid: String,
+    iat: i64,
+    #[serde(default)]
+    nbf: Option<i64>,
+    #[serde(default)]
+    exp: Option<i64>,
+    #[serde(default)]
+    preferred_username: Option<String>,
+}
+
+/// A hint whose header and payload parsed, but whose signature is not yet checked.
+#[derive(Debug)]
+pub struct UnverifiedHint<'a> {
+    compact: Compact<'a>,
+    kid: String,
+    claims: Claims,
+}
+
+/// What a verified hint establishes about the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedHint {
+    pub tid: String,
+    pub oid: String,
+    pub sub: String,
+    pub iat: i64,
+    /// `exp - iat`, logged to learn how Entra sets the hint's lifetime.
+    pub lifetime: Option<i64>,
+    pub preferred_username: Option<String>,
+}
+
+impl<'a> UnverifiedHint<'a> {
+    pub fn parse(token: &'a str) -> Result<Self, HintError> {
+        let compact = Compact::split(token)?;
+
+        let header_bytes = b64url_decode(compact.header, "header")?;
+        let header: Header<'_> =
+            serde_json::from_slice(&header_bytes).map_err(|e| HintError::BadJson {
+                part: "header",
+                detail: e.to_string(),
+            })?;
+        if header.alg != "RS256" {
+            return Err(HintError::Algorithm {
+                alg: truncate(&header.alg),
+            });
+        }
+        if let Some(crit) = header.crit {
+            return Err(HintError::CriticalHeader {
+                names: truncate(&crit.join(",")),
+            });
+        }
+        let kid = match header.kid {
+            Some(kid) if !kid.is_empty() => kid.into_owned(),
+            _ => return Err(HintError::MissingKid),
+        };
+
+        let payload = b64url_decode(compact.payload, "payload")?;
+        let claims: Claims = serde_json::from_slice(&payload).map_err(|e| HintError::BadJson {
+            part: "payload",
+            detail: e.to_string(),
+        })?;
+        Ok(Self {
+            compact,
+            kid,
+            claims,
+        })
+    }
+
+    /// The tenant the unverified payload names: only for choosing a key set.
+    pub fn claimed_tenant(&self) -> &str {
+        &self.claims.tid
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn verify(
+        self,
+        key: &EntraKey,
+        expect: &Expectations<'_>,
+    ) -> Result<VerifiedHint, HintError> {
+        let sig = b64url_decode(self.compact.signature, "signature")?;
+        if !key.verify(self.compact.signing_input.as_bytes(), &sig) {
+            return Err(HintError::BadSignature);
+        }
+
+        let claims = self.claims;
+        check_shape(&claims)?;
+        if claims.iss != expect.issuer {
+            let found = truncate(&claims.iss);
+            return Err(HintError::Issuer {
+                found,
+                expected: expect.issuer.to_owned(),
+            });
+        }
+        check_audience(&claims.aud, expect.audiences)?;
+        check_times(&claims, expect)?;
+
+        Ok(VerifiedHint {
+            lifetime: claims.exp.map(|exp| exp - claims.iat),
+            tid: claims.tid.to_ascii_lowercase(),
+            oid: claims.oid.to_ascii_lowercase(),
+            sub: claims.sub,
+            iat: claims.iat,
+            preferred_username: claims.preferred_username,
+        })
+    }
+}
+
+fn check_shape(claims: &Claims) -> Result<(), HintError> {
+    if claims.sub.is_empty() || claims.sub.len() > 256 {
+        return Err(HintError::BadClaim { claim: "sub" });
+    }
+    if !is_guid(&claims.oid) {
+        return Err(HintError::BadClaim { claim: "oid" });
+    }
+    if !is_guid(&claims.tid) {
+        return Err(HintError::BadClaim { claim: "tid" });
+    }
+    Ok(())
+}
+
+fn check_audience(aud: &Audience, allowed: &[&str]) -> Result<(), HintError> {
+    let ok = match aud {
+        Audience::One(a) => allowed.contains(&a.as_str()),
+        Audience::Many(list) => list.iter().any(|a| allowed.contains(&a.as_str())),
+    };
+    if ok {
+        return Ok(());
+    }
+    let found = match aud {
+        Audience::One(a) => truncate(a),
+        Audience::Many(list) => truncate(&list.join(",")),
+    };
+    Err(HintError::Audience { found })
+}
+
+fn check_times(claims: &Claims, expect: &Expectations<'_>) -> Result<(), HintError> {
+    let age = expect.now.saturating_sub(claims.iat);
+    if age < -expect.skew {
+        return Err(HintError::FromFuture { seconds: -age });
+    }
+    if age > expect.max_age {
+        return Err(HintError::TooOld {
+            seconds: age,
+            max: expect.max_age,
+        });
+    }
+    if let Some(nbf) = claims.nbf {
+        let ahead = nbf.saturating_sub(expect.now);
+        if ahead > expect.skew {
+            return Err(HintError::NotYetValid { seconds: ahead });
+        }
+    }
+    Ok(())
+}
+
+/// A GUID in its 8-4-4-4-12 hexadecimal form, as Entra writes `tid` and `oid`.
+pub fn is_guid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Keeps attacker-supplied strings short in errors and logs.
+fn truncate(s: &str) -> String {
+    s.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_guids_only_in_their_canonical_shape() {
+        assert!(is_guid("14c2f153-90a7-4689-9db7-9543bf084dad"));
+        assert!(is_guid("14C2F153-90A7-4689-9DB7-9543BF084DAD"));
+        assert!(!is_guid("14c2f15390a746899db79543bf084dad"));
+        assert!(!is_guid("14c2f153-90a7-4689-9db7-9543bf084daz"));
+        assert!(!is_guid("{14c2f153-90a7-4689-9db7-9543bf084dad}"));
+        assert!(!is_guid(""));
+    }
+
+    fn header(json: &str) -> String {
+        format!("{}.e30.c2ln", super::super::b64url_encode(json.as_bytes()))
+    }
+
+    #[test]
+    fn refuses_every_algorithm_but_rs256() {
+        for alg in ["none", "HS256", "RS512", "PS256", "ES256", "rs256"] {
+            let token = header(&format!(r#"{{"alg":"{alg}","kid":"k"}}"#));
+            let err = UnverifiedHint::parse(&token).unwrap_err();
+            assert_eq!(err, HintError::Algorithm { alg: alg.into() }, "{alg}");
+        }
+    }
+
+    #[test]
+    fn refuses_a_header_without_kid_or_with_crit() {
+        let err = UnverifiedHint::parse(&header(r#"{"alg":"RS256"}"#)).unwrap_err();
+        assert_eq!(err, HintError::MissingKid);
+        let err = UnverifiedHint::parse(&header(r#"{"alg":"RS256","kid":""}"#)).unwrap_err();
+        assert_eq!(err, HintError::MissingKid);
+        let crit = r#"{"alg":"RS256","kid":"k","crit":["b64"],"b64":false}"#;
+        let err = UnverifiedHint::parse(&header(crit)).unwrap_err();
+        assert!(matches!(err, HintError::CriticalHeader { .. }));
+    }
+
+    #[test]
+    fn refuses_headers_that_are_not_json_objects() {
+        for bad in ["[]", "null", "\"RS256\"", "{", r#"{"alg":1,"kid":"k"}"#] {
+            let err = UnverifiedHint::parse(&header(bad)).unwrap_err();
+            assert!(
+                matches!(err, HintError::BadJson { part: "header", .. }),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_duplicate_header_members() {
+        let dup = r#"{"alg":"RS256","alg":"none","kid":"k"}"#;
+        let err = UnverifiedHint::parse(&header(dup)).unwrap_err();
+        assert!(matches!(err, HintError::BadJson { .. }));
+    }
+}

@@ -1,0 +1,480 @@
+//! The embedded credential store: which factors each user has enrolled, with their secrets
+//! encrypted at rest.
+//!
+//! The store is one JSON file in the state directory, `credentials.json`, rewritten whole
+//! under an exclusive lock (`credentials.lock`) by writing a temporary file, syncing it and
+//! renaming it over the old one, so a crash leaves either the old or the new file. Secrets are
+//! sealed with AES-256-GCM under `store.key`, bound to the user they belong to. The appliance
+//! and the enrolment CLI share the file; the appliance rereads it when it changes.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::factor::Method;
+use crate::factor::otp::TotpParams;
+use crate::jose::{b64url_decode, b64url_encode};
+use crate::seal::{self, Sealer};
+
+const FILE: &str = "credentials.json";
+const LOCK: &str = "credentials.lock";
+const KEY: &str = "store.key";
+const RECHECK: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("{path}: {detail}")]
+    Io { path: PathBuf, detail: String },
+    #[error("{path} is damaged ({detail}); restore it from a backup or move it aside")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("{path} must hold exactly 32 bytes; it is not the key this store was sealed with")]
+    BadKey { path: PathBuf },
+    #[error("user {tenant}/{oid} already has {method} enrolled; revoke it first or use --replace")]
+    AlreadyEnrolled {
+        tenant: String,
+        oid: String,
+        method: &'static str,
+    },
+    #[error("the {method} secret of {tenant}/{oid} does not decrypt with {key}")]
+    Undecryptable {
+        tenant: String,
+        oid: String,
+        method: &'static str,
+        key: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreFile {
+    version: u32,
+    users: BTreeMap<String, UserRecord>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    totp: Option<TotpRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TotpRecord {
+    #[serde(flatten)]
+    params: TotpParams,
+    /// The sealed seed, base64url.
+    seed: String,
+    enrolled_at: i64,
+}
+
+impl UserRecord {
+    pub fn methods(&self) -> Vec<Method> {
+        self.totp.iter().map(|_| Method::Totp).collect()
+    }
+}
+
+/// One user's entry in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrolment {
+    pub tenant: String,
+    pub oid: String,
+    pub methods: Vec<Method>,
+}
+
+struct Cache {
+    file: StoreFile,
+    modified: Option<SystemTime>,
+    checked: Instant,
+}
+
+pub struct CredentialStore {
+    dir: PathBuf,
+    sealer: Sealer,
+    cache: RwLock<Cache>,
+}
+
+fn user_key(tenant: &str, oid: &str) -> String {
+    format!("{tenant}/{oid}")
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |e| StoreError::Io {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    }
+}
+
+impl CredentialStore {
+    /// Opens the store in `dir`, creating the directory, key and file on first use.
+    pub fn open(dir: &Path) -> Result<CredentialStore, StoreError> {
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let sealer = load_or_create_key(&dir.join(KEY))?;
+        let store = CredentialStore {
+            dir: dir.to_owned(),
+            sealer,
+            cache: RwLock::new(Cache {
+                file: StoreFile {
+                    version: 1,
+                    users: BTreeMap::new(),
+                },
+                modified: None,
+                checked: Instant::now(),
+            }),
+        };
+        store.reload()?;
+        Ok(store)
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join(FILE)
+    }
+
+    fn reload(&self) -> Result<(), StoreError> {
+        let path = self.path();
+        let modified = fs::metadata(&path).and_then(|m| m.modified()).ok();
+        let file = read_file(&path)?;
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        *cache = Cache {
+            file,
+            modified,
+            checked: Instant::now(),
+        };
+        Ok(())
+    }
+
+    /// Rereads the file if another process changed it; checked at most once a second.
+    fn refresh(&self) {
+        let stale = {
+            let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+            cache.checked.elapsed() >= RECHECK
+        };
+        if !stale {
+            return;
+        }
+        let modified = fs::metadata(self.path()).and_then(|m| m.modified()).ok();
+        let changed = {
+            let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+            cache.checked = Instant::now();
+            cache.modified != modified
+        };
+        if changed {
+            if let Err(e) = self.reload() {
+                tracing::warn!(error = %e, "credential store changed but could not be reread; keeping the last good copy");
+            }
+        }
+    }
+
+    pub fn methods(&self, tenant: &str, oid: &str) -> Vec<Method> {
+        self.refresh();
+        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        cache
+            .file
+            .users
+            .get(&user_key(tenant, oid))
+            .map(|u| u.methods())
+            .unwrap_or_default()
+    }
+
+    /// The user's TOTP parameters and seed, if enrolled.
+    pub fn totp(
+        &self,
+        tenant: &str,
+        oid: &str,
+    ) -> Result<Option<(TotpParams, Vec<u8>)>, StoreError> {
+        self.refresh();
+        let key = user_key(tenant, oid);
+        let record = {
+            let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+            cache.file.users.get(&key).and_then(|u| u.totp.clone())
+        };
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        let undecryptable = || StoreError::Undecryptable {
+            tenant: tenant.into(),
+            oid: oid.into(),
+            method: "totp",
+            key: self.dir.join(KEY),
+        };
+        let sealed = b64url_decode(&record.seed, "seed").map_err(|_| undecryptable())?;
+        let seed = self
+            .sealer
+            .open(aad(&key, "totp").as_bytes(), &sealed)
+            .ok_or_else(undecryptable)?;
+        Ok(Some((record.params, seed)))
+    }
+
+    /// Enrols a new TOTP seed for the user and returns it for the authenticator app.
+    pub fn enroll_totp(
+        &self,
+        tenant: &str,
+        oid: &str,
+        params: TotpParams,
+        replace: bool,
+        now: i64,
+    ) -> Result<Vec<u8>, StoreError> {
+        let key = user_key(tenant, oid);
+        let mut seed = vec![0u8; params.algorithm.seed_len()];
+        aws_lc_rs::rand::fill(&mut seed).unwrap_or_else(|_| unreachable!());
+        let sealed = self.sealer.seal(aad(&key, "totp").as_bytes(), &seed);
+
+        self.update(|file| {
+            let user = file.users.entry(key.clone()).or_default();
+            if user.totp.is_some() && !replace {
+                return Err(StoreError::AlreadyEnrolled {
+                    tenant: tenant.into(),
+                    oid: oid.into(),
+                    method: "totp",
+                });
+            }
+            user.totp = Some(TotpRecord {
+                params,
+                seed: b64url_encode(&sealed),
+                enrolled_at: now,
+            });
+            Ok(())
+        })?;
+        Ok(seed)
+    }
+
+    /// Removes a method; returns whether the user had it.
+    pub fn revoke(&self, tenant: &str, oid: &str, method: Method) -> Result<bool, StoreError> {
+        let key = user_key(tenant, oid);
+        let mut had = false;
+        self.update(|file| {
+            if let Some(user) = file.users.get_mut(&key) {
+                match method {
+                    Method::Totp => had = user.totp.take().is_some(),
+                }
+                if user.methods().is_empty() {
+                    file.users.remove(&key);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(had)
+    }
+
+    pub fn list(&self) -> Vec<Enrolment> {
+        self.refresh();
+        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        cache
+            .file
+            .users
+            .iter()
+            .filter_map(|(k, u)| {
+                let (tenant, oid) = k.split_once('/')?;
+                Some(Enrolment {
+                    tenant: tenant.into(),
+                    oid: oid.into(),
+                    methods: u.methods(),
+                })
+            })
+            .collect()
+    }
+
+    /// Read-modify-write under the store lock, then refresh the cache.
+    fn update(
+        &self,
+        change: impl FnOnce(&mut StoreFile) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let lock_path = self.dir.join(LOCK);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(io_err(&lock_path))?;
+        lock.lock().map_err(io_err(&lock_path))?;
+
+        let path = self.path();
+        let mut file = read_file(&path)?;
+        change(&mut file)?;
+        write_atomically(&path, &file)?;
+        drop(lock);
+        self.reload()
+    }
+}
+
+fn aad(user: &str, method: &str) -> String {
+    format!("vouch-store-v1/{method}/{user}")
+}
+
+fn read_file(path: &Path) -> Result<StoreFile, StoreError> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(StoreFile {
+                version: 1,
+                users: BTreeMap::new(),
+            });
+        }
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let file: StoreFile = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+        path: path.to_owned(),
+        detail: e.to_string(),
+    })?;
+    if file.version != 1 {
+        let detail = format!("version {} is not one this vouch reads", file.version);
+        return Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            detail,
+        });
+    }
+    Ok(file)
+}
+
+fn write_atomically(path: &Path, file: &StoreFile) -> Result<(), StoreError> {
+    let tmp = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec_pretty(file).unwrap_or_default();
+    let mut out = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io_err(&tmp))?;
+    out.write_all(&bytes)
+        .and_then(|()| out.sync_all())
+        .map_err(io_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_err(path))?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))?;
+    }
+    Ok(())
+}
+
+fn load_or_create_key(path: &Path) -> Result<Sealer, StoreError> {
+    match fs::read(path) {
+        Ok(key) => Sealer::new(&key).ok_or_else(|| StoreError::BadKey {
+            path: path.to_owned(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = seal::random_bytes::<{ seal::KEY_LEN }>();
+            let mut f = OpenOptions::new()
+                .create_new(true)
+                .write(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(io_err(path))?;
+            f.write_all(&key)
+                .and_then(|()| f.sync_all())
+                .map_err(io_err(path))?;
+            Sealer::new(&key).ok_or_else(|| StoreError::BadKey {
+                path: path.to_owned(),
+            })
+        }
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::factor::otp::Algorithm;
+
+    const T: &str = "14c2f153-90a7-4689-9db7-9543bf084dad";
+    const U: &str = "951ddb04-b16d-45f3-bbf7-b0fa18fa7aee";
+
+    #[test]
+    fn an_enrolled_seed_round_trips_and_is_not_stored_in_clear() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CredentialStore::open(dir.path()).expect("open");
+        let params = TotpParams {
+            algorithm: Algorithm::Sha256,
+            digits: 8,
+        };
+        let seed = store.enroll_totp(T, U, params, false, 0).expect("enrol");
+        assert_eq!(seed.len(), 32);
+        assert_eq!(
+            store.totp(T, U).expect("read"),
+            Some((params, seed.clone()))
+        );
+        assert_eq!(store.methods(T, U), vec![Method::Totp]);
+
+        let on_disk = fs::read_to_string(dir.path().join(FILE)).expect("file");
+        assert!(!on_disk.contains(&b64url_encode(&seed)));
+        let reopened = CredentialStore::open(dir.path()).expect("reopen");
+        assert_eq!(reopened.totp(T, U).expect("read").map(|t| t.1), Some(seed));
+    }
+
+    #[test]
+    fn a_second_enrolment_needs_replace() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CredentialStore::open(dir.path()).expect("open");
+        store
+            .enroll_totp(T, U, TotpParams::default(), false, 0)
+            .expect("enrol");
+        let err = store
+            .enroll_totp(T, U, TotpParams::default(), false, 0)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::AlreadyEnrolled { .. }));
+        assert!(
+            store
+                .enroll_totp(T, U, TotpParams::default(), true, 0)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn revoking_removes_the_method() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CredentialStore::open(dir.path()).expect("open");
+        store
+            .enroll_totp(T, U, TotpParams::default(), false, 0)
+            .expect("enrol");
+        assert_eq!(store.revoke(T, U, Method::Totp), Ok(true));
+        assert_eq!(store.revoke(T, U, Method::Totp), Ok(false));
+        assert!(store.methods(T, U).is_empty());
+        assert!(store.list().is_empty());
+    }
+
+    #[test]
+    fn a_damaged_file_is_reported_and_left_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join(FILE), b"{ not json").expect("write");
+        let err = CredentialStore::open(dir.path()).err().expect("refused");
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+        assert_eq!(
+            fs::read(dir.path().join(FILE)).expect("kept"),
+            b"{ not json"
+        );
+    }
+
+    #[test]
+    fn a_seed_moved_to_another_user_does_not_decrypt() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CredentialStore::open(dir.path()).expect("open");
+        store
+            .enroll_totp(T, U, TotpParams::default(), false, 0)
+            .expect("enrol");
+        let text = fs::read_to_string(dir.path().join(FILE)).expect("file");
+        let other = "00000000-0000-0000-0000-000000000000";
+        fs::write(dir.path().join(FILE), text.replace(U, other)).expect("write");
+        let store = CredentialStore::open(dir.path()).expect("open");
+        assert!(matches!(
+            store.totp(T, other),
+            Err(StoreError::Undecryptable { .. })
+        ));
+    }
+
+    #[test]
+    fn a_key_file_of_the_wrong_size_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(dir.path().join(KEY), b"short").expect("write");
+        let err = CredentialStore::open(dir.path()).err().expect("refused");
+        assert!(matches!(err, StoreError::BadKey { .. }));
+    }
+}
