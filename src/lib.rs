@@ -6,6 +6,7 @@
 //! [`jose`] checks and builds the tokens, [`entra`] keeps Entra's signing
 //! keys, [`factor`] proves factors, and [`signer`] holds the token key.
 
+pub mod app;
 pub mod config;
 pub mod eam;
 pub mod entra;
@@ -13,5 +14,6 @@ pub mod factor;
 pub mod jose;
 pub mod provision;
 pub mod seal;
+pub mod server;
 pub mod signer;
 pub mod store;

@@ -1,1 +1,417 @@
-fn main() {}
+//! The `vouch` command: run the appliance and administer its state.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use vouch::app::App;
+use vouch::config::Config;
+use vouch::factor::Method;
+use vouch::factor::otp::{Algorithm, TotpParams};
+use vouch::jose::hint::is_guid;
+use vouch::server::Server;
+use vouch::store::CredentialStore;
+use vouch::{provision, signer::TokenSigner as _};
+
+/// sysexits.h: the configuration is wrong.
+const EX_CONFIG: u8 = 64;
+
+#[derive(Parser)]
+#[command(
+    name = "vouch",
+    version,
+    about = "External Authentication Method provider for Microsoft Entra ID"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct ConfigArg {
+    /// TOML configuration file; embedded defaults when omitted.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the appliance.
+    Serve {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Listen on this address instead of the configured ones; may be repeated.
+        #[arg(long, value_name = "ADDR")]
+        listen: Vec<SocketAddr>,
+    },
+    /// Check a configuration file and print what it sets up.
+    Check {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Enrol, list and revoke users' factors in the credential store.
+    Enroll {
+        #[command(subcommand)]
+        command: EnrollCommand,
+    },
+    /// Show and rotate the token-signing key.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EnrollCommand {
+    /// Give a user a new TOTP seed; prints an otpauth:// URI and a QR code for it.
+    Totp {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The user's directory (tenant) ID.
+        #[arg(long, value_name = "TID")]
+        tenant: String,
+        /// The user's object ID in that directory.
+        #[arg(long, value_name = "OID")]
+        oid: String,
+        #[arg(long, value_enum, default_value_t = HashArg::Sha1)]
+        algorithm: HashArg,
+        /// Code length, 6 to 8.
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u8).range(6..=8))]
+        digits: u8,
+        /// Replace a seed the user already has.
+        #[arg(long)]
+        replace: bool,
+        /// Name shown in the authenticator app beside the account.
+        #[arg(long, default_value = "vouch")]
+        label: String,
+    },
+    /// Remove a factor from a user.
+    Revoke {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, value_name = "TID")]
+        tenant: String,
+        #[arg(long, value_name = "OID")]
+        oid: String,
+        #[arg(long, value_enum, default_value_t = MethodArg::Totp)]
+        method: MethodArg,
+    },
+    /// List enrolled users and their factors.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print the signing key and any staged key.
+    Show {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Create the next signing key; it is published at once and signs after `promote`.
+    Stage {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Make the staged key the signing key (restart the appliance to apply).
+    Promote {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum HashArg {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MethodArg {
+    Totp,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VOUCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let result = match cli.command {
+        Command::Serve { config, listen } => load(&config).and_then(|mut c| {
+            if !listen.is_empty() {
+                c.listen = listen;
+            }
+            serve(c)
+        }),
+        Command::Check { config } => load(&config).map(|c| check(&c)),
+        Command::Enroll { command } => enroll(command),
+        Command::Keys { command } => keys(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(message)) => {
+            eprintln!("vouch: {message}");
+            ExitCode::from(EX_CONFIG)
+        }
+        Err(Failure::Other(message)) => {
+            eprintln!("vouch: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+enum Failure {
+    Config(String),
+    Other(String),
+}
+
+fn other(e: impl std::fmt::Display) -> Failure {
+    Failure::Other(e.to_string())
+}
+
+fn load(arg: &ConfigArg) -> Result<Config, Failure> {
+    match &arg.config {
+        Some(path) => Config::load(path).map_err(|e| Failure::Config(e.to_string())),
+        None => Ok(Config::embedded()),
+    }
+}
+
+fn check(config: &Config) {
+    println!("configuration {} is valid", config.source_name);
+    println!("issuer         {}", config.issuer);
+    println!("discovery      {}", config.discovery_url());
+    for addr in &config.listen {
+        println!("listen         {addr}");
+    }
+    println!("state dir      {}", config.state_dir.display());
+    for t in &config.tenants {
+        let lab = if t.test_authority.is_some() {
+            "  (test authority)"
+        } else {
+            ""
+        };
+        println!("tenant         {} {} {}{lab}", t.id, t.cloud.name(), t.name);
+    }
+}
+
+fn serve(config: Config) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(other)?;
+    runtime.block_on(async move {
+        for t in &config.tenants {
+            if let Some(lab) = &t.test_authority {
+                tracing::warn!(
+                    tenant = %t.id,
+                    authority = %lab.url,
+                    ca_file = %lab.ca_file.display(),
+                    "tenant trusts a test authority instead of Microsoft: for tests and labs only"
+                );
+            }
+        }
+        if config.tenants.is_empty() {
+            tracing::warn!(
+                config = %config.source_name,
+                "no tenants are configured; every sign-in will be refused"
+            );
+        }
+        let tls = provision::tls_config(&config.state_dir, config.tls.as_ref()).map_err(other)?;
+        let app = Arc::new(App::new(config).map_err(other)?);
+        let config = &app.config;
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            config = %config.source_name,
+            state_dir = %config.state_dir.display(),
+            tenants = config.tenants.len(),
+            signing_kid = %app.signer.published().kid,
+            "vouch starting"
+        );
+        let server = Server::start(app.clone(), tls, &config.listen)
+            .await
+            .map_err(other)?;
+        tracing::info!(issuer = %config.issuer, discovery = %config.discovery_url(), "serving");
+
+        let keys = app.keys.clone();
+        tokio::spawn(async move {
+            keys.refresh_all().await;
+            keys.run_refresher().await;
+        });
+        let pruner = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                pruner.transactions.prune(pruner.clock.now());
+            }
+        });
+
+        shutdown_signal().await;
+        tracing::info!(
+            grace_secs = app.config.shutdown_grace_secs,
+            "shutting down: no new connections, finishing open requests"
+        );
+        server.shutdown().await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot watch for signals; stop with SIGKILL");
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!(signal = "SIGTERM", "signal received"),
+        _ = int.recv() => tracing::info!(signal = "SIGINT", "signal received"),
+    }
+}
+
+fn user_ids(config: &Config, tenant: &str, oid: &str) -> Result<(String, String), Failure> {
+    if !is_guid(tenant) {
+        return Err(Failure::Other(format!(
+            "--tenant {tenant:?} is not a directory ID (a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47)"
+        )));
+    }
+    if !is_guid(oid) {
+        return Err(Failure::Other(format!(
+            "--oid {oid:?} is not an object ID (a GUID)"
+        )));
+    }
+    let tenant = tenant.to_ascii_lowercase();
+    if config.tenant(&tenant).is_none() {
+        eprintln!(
+            "vouch: warning: tenant {tenant} is not in {}; the user cannot sign in until it is",
+            config.source_name
+        );
+    }
+    Ok((tenant, oid.to_ascii_lowercase()))
+}
+
+fn open_store(config: &Config) -> Result<CredentialStore, Failure> {
+    provision::ensure_dir(&config.state_dir).map_err(other)?;
+    CredentialStore::open(&config.state_dir).map_err(other)
+}
+
+fn enroll(command: EnrollCommand) -> Result<(), Failure> {
+    match command {
+        EnrollCommand::Totp {
+            config,
+            tenant,
+            oid,
+            algorithm,
+            digits,
+            replace,
+            label,
+        } => {
+            let config = load(&config)?;
+            let (tenant, oid) = user_ids(&config, &tenant, &oid)?;
+            let algorithm = match algorithm {
+                HashArg::Sha1 => Algorithm::Sha1,
+                HashArg::Sha256 => Algorithm::Sha256,
+                HashArg::Sha512 => Algorithm::Sha512,
+            };
+            let params = TotpParams { algorithm, digits };
+            let store = open_store(&config)?;
+            let now = vouch::app::Clock::default().now();
+            let seed = store
+                .enroll_totp(&tenant, &oid, params, replace, now)
+                .map_err(other)?;
+            let uri = vouch::factor::otp::otpauth_uri(&label, &oid, &seed, params);
+            println!("TOTP enrolled for {oid} in {tenant}.");
+            println!("Scan this code with the user's authenticator app, or enter the URI:");
+            println!();
+            println!("{}", vouch::factor::otp::terminal_qr(&uri).map_err(other)?);
+            println!("{uri}");
+            Ok(())
+        }
+        EnrollCommand::Revoke {
+            config,
+            tenant,
+            oid,
+            method,
+        } => {
+            let config = load(&config)?;
+            let (tenant, oid) = user_ids(&config, &tenant, &oid)?;
+            let method = match method {
+                MethodArg::Totp => Method::Totp,
+            };
+            let store = open_store(&config)?;
+            if store.revoke(&tenant, &oid, method).map_err(other)? {
+                println!("{} revoked for {oid} in {tenant}", method.name());
+                Ok(())
+            } else {
+                Err(Failure::Other(format!(
+                    "{oid} in {tenant} has no {} enrolled",
+                    method.name()
+                )))
+            }
+        }
+        EnrollCommand::List { config } => {
+            let config = load(&config)?;
+            let store = open_store(&config)?;
+            let list = store.list();
+            if list.is_empty() {
+                println!("no users are enrolled");
+            }
+            for e in list {
+                let methods: Vec<&str> = e.methods.iter().map(|m| m.name()).collect();
+                println!("{} {} {}", e.tenant, e.oid, methods.join(","));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn keys(command: KeysCommand) -> Result<(), Failure> {
+    match command {
+        KeysCommand::Show { config } => {
+            let config = load(&config)?;
+            provision::ensure_dir(&config.state_dir).map_err(other)?;
+            let active = provision::software_signer(&config.state_dir).map_err(other)?;
+            println!("signing  {}", active.published().kid);
+            match provision::staged_signer(&config.state_dir).map_err(other)? {
+                Some(next) => println!("staged   {}", next.published().kid),
+                None => println!("staged   (none)"),
+            }
+            Ok(())
+        }
+        KeysCommand::Stage { config } => {
+            let config = load(&config)?;
+            provision::ensure_dir(&config.state_dir).map_err(other)?;
+            provision::software_signer(&config.state_dir).map_err(other)?;
+            let next = provision::stage_signing_key(&config.state_dir).map_err(other)?;
+            println!("staged   {}", next.published().kid);
+            println!(
+                "Restart vouch to publish it. Entra refreshes its cache daily; promote it after \
+                 at least 48 hours (72 is safer)."
+            );
+            Ok(())
+        }
+        KeysCommand::Promote { config } => {
+            let config = load(&config)?;
+            let now = vouch::app::Clock::default().now();
+            provision::promote_signing_key(&config.state_dir, now).map_err(other)?;
+            let active = provision::software_signer(&config.state_dir).map_err(other)?;
+            println!("signing  {}", active.published().kid);
+            println!("Restart vouch to sign with it.");
+            Ok(())
+        }
+    }
+}

@@ -4,6 +4,8 @@
 //! STATE_DIR/
 //!   tls/cert.pem, tls/key.pem          self-signed for localhost, unless config names files
 //!   signing/key.pk8, signing/cert.pem  RSA-2048 token-signing key and its certificate
+//!   signing/next/                      a staged key: published, not yet signing
+//!   signing/retired-UNIXTIME/          keys that signed before the last promotion
 //!   store.key, credentials.json        the embedded credential store
 //! ```
 //!
@@ -133,9 +135,62 @@ pub fn software_signer(state_dir: &Path) -> Result<SoftwareSigner, ProvisionErro
         make_signing_key(&key_path, &cert_path)?;
         tracing::info!(path = %key_path.display(), "created an RSA-2048 token-signing key");
     }
-    let pkcs8 = fs::read(&key_path).map_err(io(&key_path))?;
-    let cert = CertificateDer::from_pem_file(&cert_path).map_err(|e| invalid(&cert_path, e))?;
-    SoftwareSigner::new(&pkcs8, cert.to_vec()).map_err(|e| invalid(&key_path, e))
+    load_signer(&key_path, &cert_path)
+}
+
+/// The staged next signing key, if a rotation is under way. Its public half is published
+/// beside the active key so that Entra's metadata cache holds it before it signs.
+pub fn staged_signer(state_dir: &Path) -> Result<Option<SoftwareSigner>, ProvisionError> {
+    let dir = state_dir.join("signing").join("next");
+    let key_path = dir.join("key.pk8");
+    if !key_path.exists() {
+        return Ok(None);
+    }
+    load_signer(&key_path, &dir.join("cert.pem")).map(Some)
+}
+
+/// Creates the next signing key. Fails if one is already staged.
+pub fn stage_signing_key(state_dir: &Path) -> Result<SoftwareSigner, ProvisionError> {
+    let dir = state_dir.join("signing").join("next");
+    ensure_dir(&dir)?;
+    let key_path = dir.join("key.pk8");
+    if key_path.exists() {
+        return Err(invalid(
+            &key_path,
+            "a key is already staged; promote it first",
+        ));
+    }
+    make_signing_key(&key_path, &dir.join("cert.pem"))?;
+    load_signer(&key_path, &dir.join("cert.pem"))
+}
+
+/// Makes the staged key the signing key. The old key moves to `signing/retired-UNIXTIME/`.
+pub fn promote_signing_key(state_dir: &Path, unix_now: i64) -> Result<(), ProvisionError> {
+    let dir = state_dir.join("signing");
+    let next = dir.join("next");
+    // Loading proves the staged pair is whole before anything moves.
+    if staged_signer(state_dir)?.is_none() {
+        return Err(invalid(&next, "no key is staged; stage one first"));
+    }
+    let retired = dir.join(format!("retired-{unix_now}"));
+    ensure_dir(&retired)?;
+    for name in ["key.pk8", "cert.pem"] {
+        let from = dir.join(name);
+        if from.exists() {
+            fs::rename(&from, retired.join(name)).map_err(io(&from))?;
+        }
+    }
+    for name in ["key.pk8", "cert.pem"] {
+        let from = next.join(name);
+        fs::rename(&from, dir.join(name)).map_err(io(&from))?;
+    }
+    fs::remove_dir(&next).map_err(io(&next))
+}
+
+fn load_signer(key_path: &Path, cert_path: &Path) -> Result<SoftwareSigner, ProvisionError> {
+    let pkcs8 = fs::read(key_path).map_err(io(key_path))?;
+    let cert = CertificateDer::from_pem_file(cert_path).map_err(|e| invalid(cert_path, e))?;
+    SoftwareSigner::new(&pkcs8, cert.to_vec()).map_err(|e| invalid(key_path, e))
 }
 
 fn make_signing_key(key_path: &Path, cert_path: &Path) -> Result<(), ProvisionError> {

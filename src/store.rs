@@ -165,10 +165,11 @@ impl CredentialStore {
             cache.checked = Instant::now();
             cache.modified != modified
         };
-        if changed {
-            if let Err(e) = self.reload() {
-                tracing::warn!(error = %e, "credential store changed but could not be reread; keeping the last good copy");
-            }
+        if changed && let Err(e) = self.reload() {
+            tracing::warn!(
+                error = %e,
+                "credential store changed but could not be reread; keeping the last good copy"
+            );
         }
     }
 

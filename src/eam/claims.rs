@@ -70,10 +70,12 @@ pub fn parse(claims: Option<&str>) -> Result<Requested, ClaimsError> {
 fn strings(request: &Value) -> Vec<String> {
     let mut out = Vec::new();
     let mut push = |v: &Value| {
-        if let Some(s) = v.as_str() {
-            if s.len() <= MAX_VALUE_LEN && out.len() < MAX_VALUES && !out.iter().any(|o| o == s) {
-                out.push(s.to_owned());
-            }
+        if let Some(s) = v.as_str()
+            && s.len() <= MAX_VALUE_LEN
+            && out.len() < MAX_VALUES
+            && !out.iter().any(|o| o == s)
+        {
+            out.push(s.to_owned());
         }
     };
     if let Some(v) = request.get("value") {

@@ -1,6 +1,131 @@
 //! The EAM protocol endpoints and the state a sign-in carries between them.
 
+pub mod authorize;
 pub mod claims;
 pub mod form;
+pub mod otp;
 pub mod pages;
 pub mod transaction;
+
+use bytes::Bytes;
+use http::{Request, StatusCode, header};
+use http_body_util::{BodyExt as _, Limited};
+
+use pages::Page;
+
+/// Reads a form-encoded request body of at most `max` bytes, or answers with the 4xx page
+/// that says why not.
+pub(crate) async fn read_form<B>(req: Request<B>, max: usize) -> Result<Bytes, Page>
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let form_encoded = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_encoded {
+        return Err(pages::problem(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Request not understood",
+            "This endpoint accepts only form posts (application/x-www-form-urlencoded).",
+        ));
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = || {
+        pages::problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request too large",
+            &format!("The request body is larger than the {max} bytes this appliance accepts."),
+        )
+    };
+    if declared.is_some_and(|len| len > max as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(req.into_body(), max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => {
+            tracing::debug!(error = %e, "request body could not be read");
+            Err(pages::problem(
+                StatusCode::BAD_REQUEST,
+                "Request not understood",
+                "The request body could not be read.",
+            ))
+        }
+    }
+}
+
+/// A short, stable pseudonym of a user's `sub` for logs.
+pub(crate) fn hashed(sub: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, sub.as_bytes());
+    digest.as_ref()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Lifetime of the `id_token` posted back to Entra.
+pub const TOKEN_LIFETIME_SECS: i64 = 300;
+
+/// Signs the `id_token` for a transaction whose `method` was just proven, and answers with
+/// the page that posts it to Entra.
+pub(crate) async fn issue(
+    app: &crate::app::App,
+    txn: &transaction::Transaction,
+    method: crate::factor::Method,
+    now: i64,
+) -> Page {
+    use crate::jose::token::{self, IdTokenClaims};
+    use pages::Answer;
+
+    let state = txn.state.as_deref();
+    let sub = hashed(&txn.sub);
+    let crid = txn.client_request_id.as_deref().unwrap_or("-");
+    let Some(offer) = txn.offers.iter().find(|o| o.method == method) else {
+        return pages::form_post(txn.redirect_uri(), Answer::Error("access_denied"), state);
+    };
+    let claims = IdTokenClaims {
+        iss: &app.config.issuer,
+        aud: &txn.client_id,
+        sub: &txn.sub,
+        iat: now,
+        nbf: now,
+        exp: now + TOKEN_LIFETIME_SECS,
+        nonce: txn.nonce.as_deref(),
+        acr: &offer.acr,
+        amr: [method.amr()],
+    };
+    let input = token::signing_input(&app.signer.published().kid, &claims);
+    match app.signer.sign(input.clone()).await {
+        Ok(signature) => {
+            tracing::debug!(
+                client_request_id = crid,
+                tid = %txn.tid,
+                sub = %sub,
+                acr = %offer.acr,
+                amr = method.amr(),
+                "sign-in succeeded"
+            );
+            let id_token = token::assemble(input, &signature);
+            pages::form_post(txn.redirect_uri(), Answer::Token(&id_token), state)
+        }
+        Err(e) => {
+            tracing::warn!(client_request_id = crid, tid = %txn.tid, error = %e, "token signing failed");
+            pages::form_post(
+                txn.redirect_uri(),
+                Answer::Error("temporarily_unavailable"),
+                state,
+            )
+        }
+    }
+}

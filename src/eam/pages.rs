@@ -141,7 +141,7 @@ fn origin_of(url: &str) -> String {
 }
 
 /// The TOTP code page. `message` explains a previous wrong attempt.
-pub fn otp_form(transaction: &str, digits: u8, message: Option<&str>) -> Page {
+pub fn otp_form(action: &str, transaction: &str, digits: u8, message: Option<&str>) -> Page {
     let n = nonce();
     let message = message
         .map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(m)))
@@ -149,7 +149,7 @@ pub fn otp_form(transaction: &str, digits: u8, message: Option<&str>) -> Page {
     let body = format!(
         "<main><h1>Enter your code</h1>\
 <p>Open your authenticator app and enter the {digits}-digit code it shows for this account.</p>\
-{message}<form method=\"post\" action=\"/eam/otp\">\
+{message}<form method=\"post\" action=\"{action}\">\
 <input type=\"hidden\" name=\"txn\" value=\"{txn}\">\
 <label for=\"code\">Code</label>\
 <input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" \
@@ -157,7 +157,8 @@ pattern=\"[0-9]{{{digits}}}\" maxlength=\"{digits}\" required autofocus>\
 <button type=\"submit\" name=\"action\" value=\"verify\">Verify</button>\
 <button type=\"submit\" name=\"action\" value=\"cancel\" formnovalidate>Cancel</button>\
 </form></main>",
-        txn = escape(transaction)
+        txn = escape(transaction),
+        action = escape(action),
     );
     respond(
         StatusCode::OK,

@@ -185,10 +185,10 @@ impl EntraKeys {
         let Some(tk) = self.tenants.get(tenant) else {
             return Err(unavailable("tenant is not onboarded".into()));
         };
-        if let Some(set) = tk.current() {
-            if set.get(kid).is_some() {
-                return Ok(set);
-            }
+        if let Some(set) = tk.current()
+            && set.get(kid).is_some()
+        {
+            return Ok(set);
         }
 
         let throttled = match tk.current() {

@@ -62,7 +62,7 @@ impl AttemptLimiter {
             let rec = records.entry(user.to_owned()).or_default();
             rec.failures += 1;
             rec.last_failure = now;
-            if rec.failures % self.max_failures == 0 {
+            if rec.failures.is_multiple_of(self.max_failures) {
                 let rounds = rec.failures / self.max_failures;
                 let factor = 1u64 << (rounds - 1).min(16);
                 let secs = self

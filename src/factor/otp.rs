@@ -161,11 +161,107 @@ impl UsedSteps {
     }
 }
 
+/// RFC 4648 base32 without padding, as authenticator apps read seeds.
+pub fn base32(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
+    for chunk in bytes.chunks(5) {
+        let mut block = [0u8; 5];
+        block[..chunk.len()].copy_from_slice(chunk);
+        let bits = block.iter().fold(0u64, |acc, &b| acc << 8 | u64::from(b));
+        let symbols = (chunk.len() * 8).div_ceil(5);
+        for i in 0..symbols {
+            let index = (bits >> (35 - 5 * i)) & 0x1f;
+            out.push(char::from(ALPHABET[index as usize]));
+        }
+    }
+    out
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The Key URI an authenticator app scans to learn a seed.
+pub fn otpauth_uri(issuer: &str, account: &str, seed: &[u8], params: TotpParams) -> String {
+    let issuer = percent_encode(issuer);
+    format!(
+        "otpauth://totp/{issuer}:{account}?secret={secret}&issuer={issuer}&algorithm={alg}\
+&digits={digits}&period={STEP_SECS}",
+        account = percent_encode(account),
+        secret = base32(seed),
+        alg = params.algorithm.name(),
+        digits = params.digits,
+    )
+}
+
+/// `text` as a QR code drawn with Unicode half blocks, for a terminal.
+pub fn terminal_qr(text: &str) -> Result<String, String> {
+    let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M)
+        .map_err(|e| format!("cannot draw a QR code: {e}"))?;
+    Ok(code
+        .render::<qrcode::render::unicode::Dense1x2>()
+        .dark_color(qrcode::render::unicode::Dense1x2::Light)
+        .light_color(qrcode::render::unicode::Dense1x2::Dark)
+        .quiet_zone(true)
+        .build())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const SEED: &[u8] = b"12345678901234567890";
+
+    #[test]
+    fn base32_matches_rfc4648_test_vectors() {
+        let vectors = [
+            ("", ""),
+            ("f", "MY"),
+            ("fo", "MZXQ"),
+            ("foo", "MZXW6"),
+            ("foob", "MZXW6YQ"),
+            ("fooba", "MZXW6YTB"),
+            ("foobar", "MZXW6YTBOI"),
+        ];
+        for (plain, encoded) in vectors {
+            assert_eq!(base32(plain.as_bytes()), encoded, "{plain}");
+        }
+    }
+
+    #[test]
+    fn otpauth_uri_carries_seed_and_parameters_and_escapes_labels() {
+        let params = TotpParams {
+            algorithm: Algorithm::Sha256,
+            digits: 8,
+        };
+        let uri = otpauth_uri("Contoso MFA", "a/b", b"foobar", params);
+        assert_eq!(
+            uri,
+            "otpauth://totp/Contoso%20MFA:a%2Fb?secret=MZXW6YTBOI&issuer=Contoso%20MFA\
+&algorithm=SHA256&digits=8&period=30"
+        );
+    }
+
+    #[test]
+    fn terminal_qr_draws_a_square_of_blocks() {
+        let qr = terminal_qr("otpauth://totp/x:y?secret=MZXW6").expect("drawable");
+        let lines: Vec<&str> = qr.lines().collect();
+        assert!(lines.len() > 10);
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.chars().count() == lines[0].chars().count())
+        );
+    }
 
     #[test]
     fn codes_are_zero_padded_to_their_digit_count() {

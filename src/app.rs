@@ -1,0 +1,298 @@
+//! The appliance's shared state and its router.
+//!
+//! One [`App`] serves every connection. It owns the parts each request touches (Entra's keys,
+//! the signer pool, the credential store, the transaction seal and the OTP guards) and the
+//! discovery and JWKS documents, which are rendered once at start because they change only
+//! when the appliance restarts.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+
+use crate::config::Config;
+use crate::eam::pages::{self, Page};
+use crate::eam::transaction::Transactions;
+use crate::entra::keys::EntraKeys;
+use crate::factor::limiter::AttemptLimiter;
+use crate::factor::otp::UsedSteps;
+use crate::provision::{self, ProvisionError};
+use crate::signer::{PublishedKey, SignerPool, TokenSigner};
+use crate::store::{CredentialStore, StoreError};
+
+/// Wall-clock seconds, with an offset that labs and tests may move forward.
+#[derive(Debug, Default)]
+pub struct Clock {
+    offset: AtomicI64,
+}
+
+impl Clock {
+    pub fn now(&self) -> i64 {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or_default();
+        wall + self.offset.load(Ordering::Relaxed)
+    }
+
+    pub fn advance(&self, secs: i64) {
+        self.offset.fetch_add(secs, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    #[error("credential store: {0}")]
+    Store(#[from] StoreError),
+    #[error("Entra keys: {0}")]
+    Keys(String),
+}
+
+/// The paths the appliance answers, under the issuer's path.
+#[derive(Debug, Clone)]
+pub struct Routes {
+    pub discovery: String,
+    pub jwks: String,
+    pub authorize: String,
+    pub otp: String,
+}
+
+impl Routes {
+    fn new(issuer: &str) -> Routes {
+        let after_scheme = issuer.strip_prefix("https://").unwrap_or(issuer);
+        let base = after_scheme
+            .find('/')
+            .map(|i| &after_scheme[i..])
+            .unwrap_or("");
+        Routes {
+            discovery: format!("{base}/.well-known/openid-configuration"),
+            jwks: format!("{base}/.well-known/jwks.json"),
+            authorize: format!("{base}/eam/authorize"),
+            otp: format!("{base}/eam/otp"),
+        }
+    }
+}
+
+pub struct App {
+    pub config: Config,
+    pub routes: Routes,
+    pub clock: Clock,
+    pub keys: Arc<EntraKeys>,
+    pub signer: SignerPool,
+    pub store: CredentialStore,
+    pub transactions: Transactions,
+    pub used_steps: UsedSteps,
+    pub limiter: AttemptLimiter,
+    discovery: Bytes,
+    jwks: Bytes,
+}
+
+impl App {
+    /// Prepares the state directory (creating what a first start needs) and loads it.
+    pub fn new(config: Config) -> Result<App, StartError> {
+        provision::ensure_dir(&config.state_dir)?;
+        let signer = provision::software_signer(&config.state_dir)?;
+        let staged = provision::staged_signer(&config.state_dir)?;
+        let mut published = vec![signer.published().clone()];
+        published.extend(staged.map(|s| s.published().clone()));
+        let signer = SignerPool::new(Arc::new(signer), config.signer_max_in_flight);
+        App::with_signer(config, signer, &published)
+    }
+
+    /// Builds the app around a signer made elsewhere; `published` lists every key the JWKS
+    /// should carry, the signer's own first.
+    pub fn with_signer(
+        config: Config,
+        signer: SignerPool,
+        published: &[PublishedKey],
+    ) -> Result<App, StartError> {
+        let store = CredentialStore::open(&config.state_dir)?;
+        let keys = EntraKeys::new(&config.tenants).map_err(StartError::Keys)?;
+        let routes = Routes::new(&config.issuer);
+        let discovery = Bytes::from(discovery_document(&config.issuer, &routes));
+        let jwks = Bytes::from(jwks_document(published));
+        Ok(App {
+            limiter: AttemptLimiter::new(config.otp_max_failures, config.otp_lockout_secs),
+            routes,
+            clock: Clock::default(),
+            keys: Arc::new(keys),
+            signer,
+            store,
+            transactions: Transactions::default(),
+            used_steps: UsedSteps::default(),
+            discovery,
+            jwks,
+            config,
+        })
+    }
+
+    pub async fn handle<B>(self: Arc<Self>, req: Request<B>) -> Page
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let path = req.uri().path();
+        let method = req.method().clone();
+        let route = &self.routes;
+        if path == route.discovery {
+            return match method {
+                Method::GET | Method::HEAD => json(self.discovery.clone(), "max-age=3600"),
+                _ => not_allowed("GET"),
+            };
+        }
+        if path == route.jwks {
+            return match method {
+                Method::GET | Method::HEAD => json(self.jwks.clone(), "max-age=3600"),
+                _ => not_allowed("GET"),
+            };
+        }
+        if path == route.authorize {
+            return match method {
+                Method::POST => crate::eam::authorize::post(&self, req).await,
+                Method::GET | Method::HEAD => pages::authorize_probe(),
+                _ => not_allowed("GET, POST"),
+            };
+        }
+        if path == route.otp {
+            return match method {
+                Method::POST => crate::eam::otp::post(&self, req).await,
+                _ => not_allowed("POST"),
+            };
+        }
+        pages::problem(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is nothing at this address.",
+        )
+    }
+}
+
+fn json(body: Bytes, cache: &'static str) -> Page {
+    let mut res = Response::new(Full::new(body.clone()));
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    res
+}
+
+fn not_allowed(allow: &'static str) -> Page {
+    let mut page = pages::problem(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed",
+        "This address does not answer that kind of request.",
+    );
+    page.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    page
+}
+
+/// OpenID Connect Discovery metadata with every field Entra requires.
+pub fn discovery_document(issuer: &str, routes: &Routes) -> Vec<u8> {
+    let origin = issuer_origin(issuer);
+    let doc = serde_json::json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{origin}{}", routes.authorize),
+        "jwks_uri": format!("{origin}{}", routes.jwks),
+        "scopes_supported": ["openid"],
+        "response_types_supported": ["id_token"],
+        "response_modes_supported": ["form_post"],
+        "grant_types_supported": ["implicit"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "claim_types_supported": ["normal"],
+        "claims_parameter_supported": true,
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "nonce", "acr", "amr"],
+    });
+    doc.to_string().into_bytes()
+}
+
+fn issuer_origin(issuer: &str) -> &str {
+    let after_scheme = issuer.strip_prefix("https://").unwrap_or(issuer);
+    match after_scheme.find('/') {
+        Some(i) => &issuer[..issuer.len() - after_scheme.len() + i],
+        None => issuer,
+    }
+}
+
+/// The JWKS (RFC 7517) of the published signing keys.
+pub fn jwks_document(keys: &[PublishedKey]) -> Vec<u8> {
+    use base64::Engine as _;
+    let keys: Vec<serde_json::Value> = keys
+        .iter()
+        .map(|k| {
+            serde_json::json!({
+                "kty": "RSA",
+                "use": "sig",
+                "alg": "RS256",
+                "kid": k.kid,
+                "x5t": k.kid,
+                "n": crate::jose::b64url_encode(&k.n),
+                "e": crate::jose::b64url_encode(&k.e),
+                "x5c": [base64::engine::general_purpose::STANDARD.encode(&k.certificate_der)],
+            })
+        })
+        .collect();
+    serde_json::json!({ "keys": keys }).to_string().into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_and_endpoints_follow_the_issuer_path() {
+        let routes = Routes::new("https://mfa.example.com:8443/t/contoso");
+        assert_eq!(
+            routes.discovery,
+            "/t/contoso/.well-known/openid-configuration"
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&discovery_document(
+            "https://mfa.example.com:8443/t/contoso",
+            &routes,
+        ))
+        .expect("json");
+        assert_eq!(doc["issuer"], "https://mfa.example.com:8443/t/contoso");
+        assert_eq!(
+            doc["authorization_endpoint"],
+            "https://mfa.example.com:8443/t/contoso/eam/authorize"
+        );
+        assert_eq!(
+            doc["jwks_uri"],
+            "https://mfa.example.com:8443/t/contoso/.well-known/jwks.json"
+        );
+    }
+
+    #[test]
+    fn a_host_only_issuer_serves_at_the_root() {
+        let routes = Routes::new("https://localhost:8443");
+        assert_eq!(routes.authorize, "/eam/authorize");
+        assert_eq!(
+            issuer_origin("https://localhost:8443"),
+            "https://localhost:8443"
+        );
+    }
+
+    #[test]
+    fn jwks_keys_carry_every_field_entra_reads() {
+        let key = PublishedKey::new(b"cert".to_vec(), vec![0xc1; 256], vec![1, 0, 1]);
+        let doc: serde_json::Value =
+            serde_json::from_slice(&jwks_document(&[key.clone(), key])).expect("json");
+        let first = &doc["keys"][0];
+        for field in ["kty", "use", "kid", "x5t", "n", "e", "x5c"] {
+            assert!(!first[field].is_null(), "{field} missing");
+        }
+        assert_eq!(first["e"], "AQAB");
+        assert_eq!(first["x5c"][0], "Y2VydA==");
+        assert_eq!(first["kid"], first["x5t"]);
+        assert_eq!(doc["keys"].as_array().map(Vec::len), Some(2));
+    }
+}

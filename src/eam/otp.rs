@@ -1,0 +1,130 @@
+//! `POST /eam/otp`: the user's TOTP code for an open transaction.
+//!
+//! A wrong code shows the form again with the attempts left; too many wrong codes lock the
+//! user out with a growing back-off and end the sign-in with `access_denied`. A code is
+//! accepted once: the step it matched, and every earlier one, is spent for that user.
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+
+use super::form;
+use super::pages::{self, Answer, Page};
+use super::transaction::{Transaction, TransactionError};
+use crate::app::App;
+use crate::factor::Method;
+use crate::factor::limiter::Allowance;
+use crate::factor::otp::{self, OtpError};
+
+fn bad_request(message: &str) -> Page {
+    pages::problem(StatusCode::BAD_REQUEST, "Sign-in cannot continue", message)
+}
+
+pub async fn post<B>(app: &App, req: Request<B>) -> Page
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let body = match super::read_form(req, app.config.max_body_bytes).await {
+        Ok(body) => body,
+        Err(page) => return page,
+    };
+    let [sealed, code, action] = match form::parse(&body, ["txn", "code", "action"]) {
+        Ok(fields) => fields,
+        Err(e) => return bad_request(&format!("The form could not be read: {e}.")),
+    };
+    let txn = match sealed.as_deref().map(|s| app.transactions.open(s)) {
+        Some(Ok(txn)) => txn,
+        _ => return bad_request("This sign-in is not one this appliance started."),
+    };
+    if app.transactions.is_used(&txn) {
+        return bad_request(
+            "This sign-in has already finished. Start again from the sign-in page.",
+        );
+    }
+    if !txn.offers.iter().any(|o| o.method == Method::Totp) {
+        return bad_request("This sign-in does not use a one-time code.");
+    }
+    let now = app.clock.now();
+    let sub = super::hashed(&txn.sub);
+    let crid = txn.client_request_id.as_deref().unwrap_or("-");
+    let end = |error: &'static str, why: &str| -> Page {
+        match app.transactions.consume(&txn, now) {
+            Ok(()) => {
+                tracing::debug!(client_request_id = crid, tid = %txn.tid, sub = %sub, error, why, "sign-in ended");
+                post_error(&txn, error)
+            }
+            Err(_) => bad_request("This sign-in has already finished."),
+        }
+    };
+    if now >= txn.expires {
+        return end("temporarily_unavailable", "transaction expired");
+    }
+    match action.as_deref() {
+        Some("verify") => {}
+        Some("cancel") => return end("access_denied", "user cancelled"),
+        _ => return bad_request("The form did not say whether to verify or cancel."),
+    }
+
+    let user = format!("{}/{}", txn.tid, txn.oid);
+    if let Allowance::Locked { retry_after } = app.limiter.check(&user, now) {
+        tracing::info!(tid = %txn.tid, sub = %sub, retry_after, "one-time code refused: user locked out");
+        return end("access_denied", "locked out");
+    }
+    let (params, seed) = match app.store.totp(&txn.tid, &txn.oid) {
+        Ok(Some(found)) => found,
+        Ok(None) => return end("access_denied", "TOTP no longer enrolled"),
+        Err(e) => {
+            tracing::error!(tid = %txn.tid, error = %e, "credential store unreadable");
+            return end("temporarily_unavailable", "credential store unreadable");
+        }
+    };
+    let code = code.unwrap_or_default();
+    let code = code.trim();
+    let checked = otp::matching_step(&seed, params, code, now)
+        .and_then(|step| app.used_steps.claim(&user, step, now));
+    let sealed = sealed.unwrap_or_default();
+    match checked {
+        Ok(()) => {
+            app.limiter.succeed(&user);
+        }
+        Err(OtpError::Format { digits }) => {
+            let message = format!("Enter the {digits}-digit code from your authenticator app.");
+            return pages::otp_form(&app.routes.otp, &sealed, params.digits, Some(&message));
+        }
+        Err(OtpError::Replayed) => {
+            tracing::debug!(tid = %txn.tid, sub = %sub, "one-time code refused: already used");
+            let message = "That code has already been used. Wait for the next code and enter it.";
+            return pages::otp_form(&app.routes.otp, &sealed, params.digits, Some(message));
+        }
+        Err(OtpError::Mismatch) => match app.limiter.fail(&user, now) {
+            Allowance::Locked { retry_after } => {
+                tracing::info!(tid = %txn.tid, sub = %sub, retry_after, "user locked out after wrong one-time codes");
+                return end("access_denied", "too many wrong codes");
+            }
+            Allowance::Allowed { remaining } => {
+                let message = format!(
+                    "That code is not right. {remaining} attempt{} left.",
+                    if remaining == 1 { "" } else { "s" }
+                );
+                return pages::otp_form(&app.routes.otp, &sealed, params.digits, Some(&message));
+            }
+        },
+    }
+
+    match app.transactions.consume(&txn, now) {
+        Ok(()) => super::issue(app, &txn, Method::Totp, now).await,
+        Err(TransactionError::Used) => bad_request("This sign-in has already finished."),
+        Err(e) => {
+            tracing::error!(error = %e, "transaction could not be closed");
+            post_error(&txn, "temporarily_unavailable")
+        }
+    }
+}
+
+fn post_error(txn: &Transaction, error: &str) -> Page {
+    pages::form_post(
+        txn.redirect_uri(),
+        Answer::Error(error),
+        txn.state.as_deref(),
+    )
+}
