@@ -1,0 +1,231 @@
+//! A test stand: the Entra simulator, a vouch appliance that trusts it, and a browser.
+//!
+//! The appliance runs in this process on a free loopback port with a state directory of its
+//! own, so tests can move its clock and enrol users directly.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use entra_sim::{Authority, Browser, Expected, Page, RelyingParty};
+use vouch::app::App;
+use vouch::config::Config;
+use vouch::factor::otp::{self, TotpParams};
+use vouch::server::Server;
+
+pub use entra_sim::{APP_ID, CLIENT_ID, DEFAULT_CLAIMS, REDIRECT_URI, TENANT, USER_OID, USER_SUB};
+
+pub const ISSUER: &str = "https://vouch.test";
+pub const NONCE: &str = "AwABEgEAAAADAOz_BQD0_8Xk";
+pub const STATE: &str = "rQQIARAAjZE9aMNAFMdfk1I";
+pub const REQUEST_ID: &str = "0f3c7a5e-1b2d-4e8f-9a6b-5c4d3e2f1a0b";
+
+pub struct Stand {
+    pub entra: Authority,
+    pub app: Arc<App>,
+    pub browser: Browser,
+    server: Option<Server>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Stand {
+    /// A stand with one onboarded tenant whose keys come from the simulator.
+    pub async fn start() -> Stand {
+        Stand::start_with("", "").await
+    }
+
+    /// `server_extra` is added to `[server]`, `tenant_extra` to the tenant's table.
+    pub async fn start_with(server_extra: &str, tenant_extra: &str) -> Stand {
+        let entra = Authority::start().await.expect("Entra simulator");
+        Stand::around(entra, server_extra, tenant_extra).await
+    }
+
+    /// A stand around a simulator made (and perhaps broken) beforehand.
+    pub async fn around(entra: Authority, server_extra: &str, tenant_extra: &str) -> Stand {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = dir.path().join("entra-ca.pem");
+        std::fs::write(&ca, &entra.ca_pem).expect("CA file");
+        let text = format!(
+            r#"
+            [server]
+            issuer = "{ISSUER}"
+            listen = ["127.0.0.1:0"]
+            {state_dir}
+            {server_extra}
+
+            [[tenant]]
+            id = "{TENANT}"
+            app_id = "{APP_ID}"
+            client_id = "{CLIENT_ID}"
+            {tenant_extra}
+
+            [tenant.test_authority]
+            url = "{origin}"
+            ca_file = "entra-ca.pem"
+            "#,
+            origin = entra.origin,
+            state_dir = if server_extra.contains("state_dir") {
+                ""
+            } else {
+                "state_dir = \"state\""
+            },
+        );
+        let config = Config::parse(&text, "stand.toml", dir.path()).expect("stand config");
+        Stand::serve(entra, config, dir).await
+    }
+
+    async fn serve(entra: Authority, config: Config, dir: tempfile::TempDir) -> Stand {
+        let tls = vouch::provision::tls_config(&config.state_dir, None).expect("TLS");
+        let listen = config.listen.clone();
+        let cert = config.state_dir.join("tls").join("cert.pem");
+        let app = Arc::new(App::new(config).expect("app"));
+        app.keys.refresh_all().await;
+        let server = Server::start(app.clone(), tls, &listen)
+            .await
+            .expect("server");
+        let origin = format!("https://127.0.0.1:{}", server.addrs[0].port());
+        let pem = std::fs::read(cert).expect("appliance certificate");
+        let browser = Browser::new(&origin, &pem).expect("browser");
+        Stand {
+            entra,
+            app,
+            browser,
+            server: Some(server),
+            dir,
+        }
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.app.config.state_dir.clone()
+    }
+
+    /// Enrols the example user for TOTP and returns the seed.
+    pub fn enroll(&self, params: TotpParams) -> Vec<u8> {
+        let now = self.app.clock.now();
+        self.app
+            .store
+            .enroll_totp(TENANT, USER_OID, params, false, now)
+            .expect("enrol")
+    }
+
+    /// The code the user's authenticator shows now, by the appliance's clock.
+    pub fn code(&self, seed: &[u8], params: TotpParams) -> String {
+        otp::totp(seed, params, self.app.clock.now())
+    }
+
+    /// The form Entra's page posts, for the given hint.
+    pub fn entra_form(hint: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("scope", "openid".into()),
+            ("response_type", "id_token".into()),
+            ("response_mode", "form_post".into()),
+            ("client_id", CLIENT_ID.into()),
+            ("redirect_uri", REDIRECT_URI.into()),
+            ("nonce", NONCE.into()),
+            ("state", STATE.into()),
+            ("id_token_hint", hint.into()),
+            ("claims", DEFAULT_CLAIMS.into()),
+            ("client-request-id", REQUEST_ID.into()),
+        ]
+    }
+
+    /// Posts an authorize request made of `fields`.
+    pub async fn authorize(&self, fields: &[(&str, String)]) -> Page {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.browser
+            .post_form("/eam/authorize", &fields)
+            .await
+            .expect("authorize answered")
+    }
+
+    /// Entra's default request for the example user with a fresh hint.
+    pub async fn authorize_default(&self) -> Page {
+        let hint = self.entra.default_hint();
+        self.authorize(&Stand::entra_form(&hint)).await
+    }
+
+    /// Submits a code on the OTP page.
+    pub async fn submit_code(&self, page: &Page, code: &str) -> Page {
+        let form = page.form().expect("the code page has a form");
+        self.browser
+            .submit(&form, &[("code", code), ("action", "verify")])
+            .await
+            .expect("OTP answered")
+    }
+
+    /// Entra's view of the appliance's metadata.
+    pub async fn relying_party(&self) -> RelyingParty {
+        RelyingParty::discover(&self.browser, "/.well-known/openid-configuration")
+            .await
+            .expect("metadata Entra accepts")
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+}
+
+/// What Entra expects of the token for the default request.
+pub fn expected() -> Expected<'static> {
+    Expected {
+        client_id: CLIENT_ID,
+        sub: USER_SUB,
+        nonce: Some(NONCE),
+        acr_values: &["possessionorinherence"],
+        amr_values: &[
+            "face", "fido", "fpt", "hwk", "iris", "otp", "pop", "retina", "sc", "sms", "swk",
+            "tel", "vbm",
+        ],
+    }
+}
+
+/// The answer page's form, checked to post to Entra and nowhere else.
+pub fn answer(page: &Page) -> entra_sim::Form {
+    assert_eq!(page.status, 200, "{}", page.body);
+    let form = page.form().expect("answer page has a form");
+    assert_eq!(form.action, REDIRECT_URI);
+    form
+}
+
+/// Asserts a 400-class refusal page that posts nothing anywhere.
+pub fn assert_refused(page: &Page, status: u16) {
+    assert_eq!(page.status, status, "{}", page.body);
+    assert!(!page.body.contains("<form"), "a refusal posts nothing");
+    assert!(
+        !page.body.contains("name=\"id_token\""),
+        "a refusal carries no token"
+    );
+    assert!(!page.body.contains("eyJ"), "a refusal echoes no token");
+    let csp = page
+        .header(http::header::CONTENT_SECURITY_POLICY)
+        .unwrap_or_default();
+    assert!(csp.contains("form-action 'none'"), "{csp}");
+}
+
+/// Asserts an error posted back to Entra with the request's state.
+pub fn assert_posted_error(page: &Page, error: &str) {
+    let form = answer(page);
+    assert_eq!(form.get("error"), Some(error), "{}", page.body);
+    assert_eq!(form.get("state"), Some(STATE));
+    assert_eq!(form.get("id_token"), None);
+}
+
+/// The shared test data folder: `VOUCH_TESTDATA`, else `../shared/testdata` beside the
+/// project. Under `CI=true` a missing suite fails the test instead of skipping it.
+pub fn testdata(suite: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("VOUCH_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
+    let dir = root.join(suite);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("test suite {} is missing under CI", dir.display());
+    }
+    eprintln!("skipping: test suite {} is not present", dir.display());
+    None
+}
