@@ -3,7 +3,7 @@
 //! The appliance runs in this process on a free loopback port with a state directory of its
 //! own, so tests can move its clock and enrol users directly.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
