@@ -1,5 +1,6 @@
 //! The `vouch` command: run the appliance and administer its state.
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,8 +17,8 @@ use vouch::server::Server;
 use vouch::store::CredentialStore;
 use vouch::{provision, signer::TokenSigner as _};
 
-/// sysexits.h: the configuration is wrong.
-const EX_CONFIG: u8 = 64;
+/// sysexits.h EX_USAGE: the command line or the configuration is wrong.
+const EX_USAGE: u8 = 64;
 
 #[derive(Parser)]
 #[command(
@@ -144,6 +145,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 
     let result = match cli.command {
@@ -159,9 +161,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Config(message)) => {
+        Err(Failure::Usage(message)) => {
             eprintln!("vouch: {message}");
-            ExitCode::from(EX_CONFIG)
+            ExitCode::from(EX_USAGE)
         }
         Err(Failure::Other(message)) => {
             eprintln!("vouch: {message}");
@@ -171,7 +173,7 @@ fn main() -> ExitCode {
 }
 
 enum Failure {
-    Config(String),
+    Usage(String),
     Other(String),
 }
 
@@ -181,7 +183,7 @@ fn other(e: impl std::fmt::Display) -> Failure {
 
 fn load(arg: &ConfigArg) -> Result<Config, Failure> {
     match &arg.config {
-        Some(path) => Config::load(path).map_err(|e| Failure::Config(e.to_string())),
+        Some(path) => Config::load(path).map_err(|e| Failure::Usage(e.to_string())),
         None => Ok(Config::embedded()),
     }
 }
@@ -285,12 +287,13 @@ async fn shutdown_signal() {
 
 fn user_ids(config: &Config, tenant: &str, oid: &str) -> Result<(String, String), Failure> {
     if !is_guid(tenant) {
-        return Err(Failure::Other(format!(
-            "--tenant {tenant:?} is not a directory ID (a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47)"
+        return Err(Failure::Usage(format!(
+            "--tenant {tenant:?} is not a directory ID (a GUID such as \
+             72f988bf-86f1-41af-91ab-2d7cd011db47)"
         )));
     }
     if !is_guid(oid) {
-        return Err(Failure::Other(format!(
+        return Err(Failure::Usage(format!(
             "--oid {oid:?} is not an object ID (a GUID)"
         )));
     }

@@ -2,6 +2,8 @@
 //! for (a 400 page that posts nothing, `access_denied`, or `temporarily_unavailable`), and none
 //! issues a token.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod common;
 
 use base64::Engine as _;

@@ -1,5 +1,7 @@
 //! Whole sign-ins over TLS: Entra's request, the user's code, and the token Entra checks.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

@@ -229,3 +229,47 @@ pub fn testdata(suite: &str) -> Option<PathBuf> {
     eprintln!("skipping: test suite {} is not present", dir.display());
     None
 }
+
+/// The outcome of one case of a conformance suite.
+pub struct CaseResult {
+    pub id: String,
+    /// Whether vouch's outcome is the one the suite expects.
+    pub as_expected: bool,
+    pub detail: String,
+}
+
+/// Prints `N passed, N failed` for a suite and asserts that the cases that deviate from the
+/// suite's expectation are exactly those in `tests/allowlists/{name}.txt`.
+pub fn assert_deviations_allowed(name: &str, results: &[CaseResult]) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/allowlists")
+        .join(format!("{name}.txt"));
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let allowed: std::collections::BTreeSet<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+
+    let failed: Vec<&CaseResult> = results.iter().filter(|r| !r.as_expected).collect();
+    println!(
+        "{name}: {} passed, {} failed ({} allowed)",
+        results.len() - failed.len(),
+        failed.len(),
+        allowed.len()
+    );
+    let deviating: std::collections::BTreeSet<&str> =
+        failed.iter().map(|r| r.id.as_str()).collect();
+    let unexpected: Vec<String> = failed
+        .iter()
+        .filter(|r| !allowed.contains(r.id.as_str()))
+        .map(|r| format!("{}: {}", r.id, r.detail))
+        .collect();
+    let now_passing: Vec<&&str> = allowed.difference(&deviating).collect();
+    assert!(
+        unexpected.is_empty() && now_passing.is_empty(),
+        "{name}: deviations not in the allowlist: {unexpected:#?}; \
+         allowlisted cases that now pass (remove them): {now_passing:?}"
+    );
+}

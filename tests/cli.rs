@@ -1,0 +1,339 @@
+//! The `vouch` binary as an operator uses it: first start on embedded defaults, enrolment,
+//! configuration errors, and a whole sign-in through a spawned appliance.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::*;
+use entra_sim::{Authority, Browser};
+
+fn vouch(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .args(args)
+        .current_dir(dir)
+        .env("VOUCH_LOG", "info")
+        .output()
+        .expect("vouch runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A `vouch serve` child and the address it logged.
+struct Running {
+    child: Child,
+    addr: String,
+    log: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(dir: &Path, args: &[&str]) -> Running {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vouch"))
+            .arg("serve")
+            .args(args)
+            .current_dir(dir)
+            .env("VOUCH_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("vouch serve starts");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, log) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut running = Running {
+            child,
+            addr: String::new(),
+            log,
+            seen: Vec::new(),
+        };
+        let line = running.wait_for("listening");
+        let addr = line.split("addr=").nth(1).expect("address field");
+        running.addr = addr
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        running
+    }
+
+    /// The first log line containing `needle`, already logged or within 30 seconds.
+    fn wait_for(&mut self, needle: &str) -> String {
+        if let Some(line) = self.seen.iter().find(|l| l.contains(needle)) {
+            return line.clone();
+        }
+        loop {
+            match self.log.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(e) => panic!("vouch never logged {needle:?}: {e}; saw {:#?}", self.seen),
+            }
+        }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(killed.is_ok_and(|s| s.success()));
+        self.wait_for("stopped");
+        self.child.wait().expect("exit status")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_on_embedded_defaults_makes_its_state_and_serves_discovery() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut running = Running::start(dir.path(), &["--listen", "127.0.0.1:0"]);
+    let line = running.wait_for("serving");
+    assert!(
+        line.contains("https://localhost:8443/.well-known/openid-configuration"),
+        "{line}"
+    );
+
+    let state = dir.path().join("vouch-state");
+    for file in [
+        "tls/cert.pem",
+        "tls/key.pem",
+        "signing/key.pk8",
+        "signing/cert.pem",
+        "store.key",
+    ] {
+        assert!(state.join(file).is_file(), "{file} was not created");
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    for secret in ["tls/key.pem", "signing/key.pk8", "store.key"] {
+        let mode = std::fs::metadata(state.join(secret))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{secret} is readable by others");
+    }
+
+    let pem = std::fs::read(state.join("tls/cert.pem")).expect("cert");
+    let browser = Browser::new(&format!("https://{}", running.addr), &pem).expect("browser");
+    let page = browser
+        .get("/.well-known/openid-configuration")
+        .await
+        .expect("discovery");
+    let doc: serde_json::Value = serde_json::from_str(&page.body).expect("json");
+    assert_eq!(doc["issuer"], "https://localhost:8443");
+
+    let status = running.terminate();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn a_bad_configuration_exits_64_naming_the_file_the_key_and_the_fix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = [
+        (
+            "[server]\nissuer = \"https://mfa.example.com/\"",
+            "server.issuer",
+            "must not end with '/'",
+        ),
+        (
+            "[server]\nlisten = [\"8443\"]",
+            "server.listen",
+            "socket address",
+        ),
+        ("[server]\nlisen = []", "lisen", "unknown field"),
+        (
+            "[transaction]\nttl_secs = 900",
+            "transaction.ttl_secs",
+            "30 to 290",
+        ),
+        (
+            "[[tenant]]\nid = \"contoso\"\napp_id = \"a\"\nclient_id = \"c\"",
+            "tenant[0].id",
+            "GUID",
+        ),
+        ("[server", "(syntax)", ""),
+    ];
+    for (toml, key, fix) in cases {
+        let path = dir.path().join("vouch.toml");
+        std::fs::write(&path, toml).expect("write");
+        let out = vouch(dir.path(), &["serve", "--config", "vouch.toml"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{toml}: {err}");
+        assert!(err.contains("vouch.toml"), "{toml}: {err}");
+        assert!(err.contains(key), "{toml}: {err}");
+        assert!(err.contains(fix), "{toml}: {err}");
+    }
+    let out = vouch(dir.path(), &["serve", "--config", "missing.toml"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(text(&out.stderr).contains("missing.toml"));
+}
+
+#[test]
+fn check_prints_what_a_configuration_sets_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        "[server]\nissuer = \"https://mfa.example.com\"\n\n[[tenant]]\nid = \"{TENANT}\"\n\
+         app_id = \"{APP_ID}\"\nclient_id = \"{CLIENT_ID}\"\n"
+    );
+    std::fs::write(dir.path().join("vouch.toml"), toml).expect("write");
+    let out = vouch(dir.path(), &["check", "--config", "vouch.toml"]);
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("https://mfa.example.com/.well-known/openid-configuration"));
+    assert!(stdout.contains(TENANT));
+}
+
+fn base32_decode(text: &str) -> Vec<u8> {
+    let mut bits = 0u64;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in text.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not base32: {c}"),
+        };
+        bits = bits << 5 | u64::from(v);
+        count += 5;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    out
+}
+
+fn enrol(dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "enroll",
+        "totp",
+        "--config",
+        "vouch.toml",
+        "--tenant",
+        TENANT,
+    ];
+    args.extend_from_slice(&["--oid", USER_OID]);
+    args.extend_from_slice(extra);
+    vouch(dir, &args)
+}
+
+#[test]
+fn enrolment_prints_a_scannable_uri_and_refuses_a_second_seed_without_replace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("vouch.toml"), "").expect("write");
+    let out = enrol(dir.path(), &["--algorithm", "sha256", "--digits", "8"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let uri = stdout
+        .lines()
+        .find(|l| l.starts_with("otpauth://totp/"))
+        .expect("otpauth URI");
+    assert!(uri.contains("algorithm=SHA256&digits=8&period=30"), "{uri}");
+    assert!(
+        stdout.contains('█') || stdout.contains('▀'),
+        "a QR code is drawn"
+    );
+    assert!(
+        text(&out.stderr).contains("not in vouch.toml"),
+        "warns the tenant is missing"
+    );
+
+    let again = enrol(dir.path(), &[]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(text(&again.stderr).contains("--replace"));
+    assert!(enrol(dir.path(), &["--replace"]).status.success());
+
+    let list = vouch(dir.path(), &["enroll", "list", "--config", "vouch.toml"]);
+    assert!(text(&list.stdout).contains(&format!("{TENANT} {USER_OID} totp")));
+
+    for bad in [["--tenant", "contoso"], ["--oid", "alice"]] {
+        let mut args = vec!["enroll", "totp", "--config", "vouch.toml"];
+        args.extend_from_slice(&["--tenant", TENANT, "--oid", USER_OID]);
+        let at = args.iter().position(|a| *a == bad[0]).expect("flag");
+        args[at + 1] = bad[1];
+        let out = vouch(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(64), "{bad:?}");
+        assert!(text(&out.stderr).contains("GUID"));
+    }
+    let revoke = [
+        "enroll",
+        "revoke",
+        "--config",
+        "vouch.toml",
+        "--tenant",
+        TENANT,
+        "--oid",
+        USER_OID,
+    ];
+    assert!(vouch(dir.path(), &revoke).status.success());
+    assert_eq!(vouch(dir.path(), &revoke).status.code(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_enrolled_by_the_cli_signs_in_through_the_binary() {
+    let entra = Authority::start().await.expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("entra-ca.pem"), &entra.ca_pem).expect("ca");
+    let toml = format!(
+        "[server]\nissuer = \"{ISSUER}\"\n\n[[tenant]]\nid = \"{TENANT}\"\napp_id = \"{APP_ID}\"\n\
+         client_id = \"{CLIENT_ID}\"\n\n[tenant.test_authority]\nurl = \"{}\"\n\
+         ca_file = \"entra-ca.pem\"\n",
+        entra.origin
+    );
+    std::fs::write(dir.path().join("vouch.toml"), toml).expect("config");
+    let out = enrol(dir.path(), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let uri = text(&out.stdout);
+    let secret = uri
+        .split("secret=")
+        .nth(1)
+        .and_then(|s| s.split('&').next())
+        .expect("secret");
+    let seed = base32_decode(secret);
+
+    let mut running = Running::start(
+        dir.path(),
+        &["--config", "vouch.toml", "--listen", "127.0.0.1:0"],
+    );
+    running.wait_for("test authority instead of Microsoft");
+    running.wait_for("Entra signing keys refreshed");
+    let pem = std::fs::read(dir.path().join("vouch-state/tls/cert.pem")).expect("cert");
+    let browser = Browser::new(&format!("https://{}", running.addr), &pem).expect("browser");
+
+    let fields = Stand::entra_form(&entra.default_hint());
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let page = browser
+        .post_form("/eam/authorize", &fields)
+        .await
+        .expect("authorize");
+    let form = page.form().expect("code form");
+    let code = vouch::factor::otp::totp(&seed, Default::default(), entra_sim::unix_now());
+    let done = browser
+        .submit(&form, &[("code", &code), ("action", "verify")])
+        .await
+        .expect("otp");
+    let token = answer(&done).get("id_token").expect("token").to_owned();
+    let rp = entra_sim::RelyingParty::discover(&browser, "/.well-known/openid-configuration")
+        .await
+        .expect("metadata");
+    rp.validate(&token, &expected())
+        .expect("Entra accepts the token");
+
+    assert!(running.terminate().success());
+}
