@@ -547,4 +547,19 @@ mod tests {
         let e = parse(&format!("{TENANT}{TENANT}")).unwrap_err();
         assert_eq!(e.key, "tenant[1].id");
     }
+
+    #[test]
+    fn the_example_configuration_is_valid_and_shows_the_defaults() {
+        let text = include_str!("../vouch.example.toml");
+        let example = parse(text).expect("vouch.example.toml");
+        let embedded = Config::embedded();
+        assert_eq!(example.listen, embedded.listen);
+        assert_eq!(example.issuer, embedded.issuer);
+        assert_eq!(example.max_body_bytes, embedded.max_body_bytes);
+        assert_eq!(example.hint_max_age, embedded.hint_max_age);
+        assert_eq!(example.transaction_ttl, embedded.transaction_ttl);
+        assert_eq!(example.otp_max_failures, embedded.otp_max_failures);
+        assert_eq!(example.signer_max_in_flight, embedded.signer_max_in_flight);
+        assert_eq!(example.tenants.len(), 1);
+    }
 }
