@@ -81,7 +81,10 @@ pub fn tls_config(
             let paths = (dir.join("cert.pem"), dir.join("key.pem"));
             if !paths.0.exists() {
                 make_localhost_certificate(&paths.0, &paths.1)?;
-                tracing::info!(path = %paths.0.display(), "created a self-signed TLS certificate for localhost");
+                tracing::info!(
+                    path = %paths.0.display(),
+                    "created a self-signed TLS certificate for localhost",
+                );
             }
             paths
         }

@@ -63,9 +63,10 @@ async fn redirect_uris_other_than_entras_exact_ones_get_a_400_page() {
         Some(
             "https://login.microsoftonline.com.evil.example/common/federation/externalauthprovider",
         ),
-        Some(
-            "https://evil.example/?https://login.microsoftonline.com/common/federation/externalauthprovider",
-        ),
+        Some(concat!(
+            "https://evil.example/?",
+            "https://login.microsoftonline.com/common/federation/externalauthprovider"
+        )),
         Some(""),
         None,
     ];

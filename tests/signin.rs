@@ -134,7 +134,10 @@ async fn the_first_requested_acr_the_factor_meets_is_returned() {
     let stand = Stand::start().await;
     let seed = stand.enroll(TotpParams::default());
     let hint = stand.entra.default_hint();
-    let claims = r#"{"id_token":{"acr":{"values":["inherence","knowledgeorpossession","possession"]},"amr":{"values":["otp","fido"]}}}"#;
+    let claims = concat!(
+        r#"{"id_token":{"acr":{"values":["inherence","knowledgeorpossession","possession"]},"#,
+        r#""amr":{"values":["otp","fido"]}}}"#
+    );
     let mut fields = Stand::entra_form(&hint);
     fields.retain(|(k, _)| *k != "claims");
     fields.push(("claims", claims.into()));

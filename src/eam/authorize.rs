@@ -3,6 +3,7 @@
 //! Until the `redirect_uri` is known to be Entra's and the hint is verified, every problem is
 //! a 400 page and nothing is posted anywhere. After that, a user or policy failure is posted
 //! back as `access_denied` and an outage as `temporarily_unavailable`, each with `state`.
+//! [`Refusal`] carries that distinction, and [`post`] alone turns it into a page.
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
@@ -12,10 +13,11 @@ use super::form;
 use super::pages::{self, Answer, Page};
 use super::transaction::Transaction;
 use crate::app::App;
+use crate::config::Tenant;
 use crate::entra::Cloud;
 use crate::entra::keys::KeyError;
 use crate::factor::Method;
-use crate::jose::hint::{Expectations, UnverifiedHint};
+use crate::jose::hint::{Expectations, UnverifiedHint, VerifiedHint};
 
 const FIELDS: [&str; 10] = [
     "redirect_uri",
@@ -32,9 +34,97 @@ const FIELDS: [&str; 10] = [
 
 /// The longest `nonce` and `state` carried into the transaction.
 const MAX_ECHO_LEN: usize = 4096;
+/// The longest `client-request-id` kept for logs.
+const MAX_REQUEST_ID_LEN: usize = 64;
 
-fn bad_request(message: &str) -> Page {
-    pages::problem(StatusCode::BAD_REQUEST, "Sign-in request refused", message)
+/// Why a sign-in request goes no further.
+enum Refusal {
+    /// The request is not trusted yet: a 400 page explains, nothing is posted.
+    BadRequest(String),
+    /// The request is Entra's: the error is posted back to its `redirect_uri`.
+    Post {
+        cloud: Cloud,
+        state: Option<String>,
+        error: &'static str,
+    },
+}
+
+fn bad(message: impl Into<String>) -> Refusal {
+    Refusal::BadRequest(message.into())
+}
+
+/// The parameters of Entra's request, shape already checked.
+struct AuthorizeRequest {
+    cloud: Cloud,
+    hint: String,
+    client_id: Option<String>,
+    claims: Option<String>,
+    nonce: Option<String>,
+    state: Option<String>,
+    client_request_id: Option<String>,
+}
+
+impl AuthorizeRequest {
+    /// Reads the form and checks what needs no key: `redirect_uri` first, exactly, then
+    /// `response_type`, `response_mode` and `scope` (§3.4 steps 2 and 3).
+    fn parse(body: &[u8]) -> Result<AuthorizeRequest, Refusal> {
+        let fields = form::parse(body, FIELDS)
+            .map_err(|e| bad(format!("The request could not be read: {e}.")))?;
+        let [
+            redirect,
+            response_type,
+            mode,
+            scope,
+            hint,
+            client_id,
+            claims,
+            nonce,
+            state,
+            crid,
+        ] = fields;
+
+        let cloud = redirect
+            .as_deref()
+            .and_then(Cloud::from_redirect_uri)
+            .ok_or_else(|| bad("The redirect_uri is not one of Microsoft Entra ID's."))?;
+        let response_type = response_type.unwrap_or_default();
+        if !response_type.eq_ignore_ascii_case("id_token") {
+            return Err(bad("response_type must be id_token."));
+        }
+        if mode.as_deref() != Some("form_post") {
+            return Err(bad("response_mode must be form_post."));
+        }
+        if !scope.is_some_and(|s| s.split(' ').any(|s| s == "openid")) {
+            return Err(bad("scope must include openid."));
+        }
+        let too_long = |v: &Option<String>| v.as_ref().is_some_and(|v| v.len() > MAX_ECHO_LEN);
+        if too_long(&nonce) || too_long(&state) {
+            return Err(bad("nonce or state is too long."));
+        }
+        let hint = hint.ok_or_else(|| bad("The request carries no id_token_hint."))?;
+
+        Ok(AuthorizeRequest {
+            cloud,
+            hint,
+            client_id,
+            claims,
+            nonce,
+            state,
+            client_request_id: crid.filter(|id| id.len() <= MAX_REQUEST_ID_LEN),
+        })
+    }
+
+    fn crid(&self) -> &str {
+        self.client_request_id.as_deref().unwrap_or("-")
+    }
+
+    fn post(&self, error: &'static str) -> Refusal {
+        Refusal::Post {
+            cloud: self.cloud,
+            state: self.state.clone(),
+            error,
+        }
+    }
 }
 
 pub async fn post<B>(app: &App, req: Request<B>) -> Page
@@ -46,168 +136,168 @@ where
         Ok(body) => body,
         Err(page) => return page,
     };
-    let fields = match form::parse(&body, FIELDS) {
-        Ok(fields) => fields,
-        Err(e) => {
-            tracing::debug!(error = %e, "authorize: unreadable form");
-            return bad_request(&format!("The request could not be read: {e}."));
+    match authorize(app, &body).await {
+        Ok(page) => page,
+        Err(Refusal::BadRequest(message)) => {
+            pages::problem(StatusCode::BAD_REQUEST, "Sign-in request refused", &message)
         }
-    };
-    let [
-        redirect_uri,
-        response_type,
-        response_mode,
-        scope,
-        hint,
-        client_id,
-        claims,
-        nonce,
-        state,
-        client_request_id,
-    ] = fields;
-    let crid = client_request_id
-        .as_deref()
-        .filter(|id| id.len() <= 64)
-        .unwrap_or("-");
+        Err(Refusal::Post {
+            cloud,
+            state,
+            error,
+        }) => pages::form_post(cloud.redirect_uri(), Answer::Error(error), state.as_deref()),
+    }
+}
 
-    let Some(cloud) = redirect_uri.as_deref().and_then(Cloud::from_redirect_uri) else {
-        tracing::debug!(client_request_id = crid, "authorize: redirect_uri refused");
-        return bad_request("The redirect_uri is not one of Microsoft Entra ID's.");
-    };
-    if !response_type
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case("id_token"))
-    {
-        return bad_request("response_type must be id_token.");
-    }
-    if response_mode.as_deref() != Some("form_post") {
-        return bad_request("response_mode must be form_post.");
-    }
-    if !scope
-        .as_deref()
-        .is_some_and(|s| s.split(' ').any(|s| s == "openid"))
-    {
-        return bad_request("scope must include openid.");
-    }
-    if nonce.as_ref().is_some_and(|n| n.len() > MAX_ECHO_LEN)
-        || state.as_ref().is_some_and(|s| s.len() > MAX_ECHO_LEN)
-    {
-        return bad_request("nonce or state is too long.");
-    }
-
-    let Some(hint) = hint.as_deref() else {
-        return bad_request("The request carries no id_token_hint.");
-    };
-    let unverified = match UnverifiedHint::parse(hint) {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::debug!(client_request_id = crid, error = %e, "authorize: hint refused");
-            return bad_request(&format!("The id_token_hint was refused: {e}."));
+async fn authorize(app: &App, body: &[u8]) -> Result<Page, Refusal> {
+    let request = AuthorizeRequest::parse(body).inspect_err(|r| {
+        if let Refusal::BadRequest(why) = r {
+            tracing::debug!(why, "authorize: request refused");
         }
-    };
-    let claimed = unverified.claimed_tenant().to_ascii_lowercase();
-    let Some(tenant) = app.config.tenant(&claimed) else {
-        tracing::debug!(client_request_id = crid, tid = %claimed, "authorize: tenant not onboarded");
-        return bad_request("This directory is not set up to use this appliance.");
-    };
-    if tenant.cloud != cloud {
-        return bad_request("The redirect_uri belongs to another cloud than this directory.");
-    }
+    })?;
+    let (tenant, hint) = verify_hint(app, &request).await?;
 
-    let state = state.as_deref();
-    let post_error =
-        |error: &str| pages::form_post(cloud.redirect_uri(), Answer::Error(error), state);
-
-    let keys = match app.keys.key_set(&tenant.id, unverified.kid()).await {
-        Ok(keys) => keys,
-        Err(KeyError::Unavailable { detail, .. }) => {
-            tracing::warn!(client_request_id = crid, tid = %tenant.id, detail, "authorize: Entra keys unavailable");
-            return post_error("temporarily_unavailable");
-        }
-        Err(e) => {
-            tracing::debug!(client_request_id = crid, tid = %tenant.id, error = %e, "authorize: hint key unknown");
-            return bad_request("The id_token_hint is signed with a key Entra does not publish.");
-        }
-    };
-    let Some(key) = keys.get(unverified.kid()) else {
-        return bad_request("The id_token_hint is signed with a key Entra does not publish.");
-    };
-    let issuer = tenant.hint_issuer();
-    let mut audiences = vec![tenant.app_id.as_str()];
-    if tenant.accept_client_id_audience {
-        audiences.push(tenant.client_id.as_str());
-    }
-    let now = app.clock.now();
-    let expect = Expectations {
-        issuer: &issuer,
-        audiences: &audiences,
-        now,
-        max_age: app.config.hint_max_age,
-        skew: app.config.clock_skew,
-    };
-    let hint = match unverified.verify(key, &expect) {
-        Ok(hint) => hint,
-        Err(e) => {
-            tracing::debug!(client_request_id = crid, tid = %tenant.id, error = %e, "authorize: hint refused");
-            return bad_request(&format!("The id_token_hint was refused: {e}."));
-        }
-    };
-    let sub = super::hashed(&hint.sub);
-    tracing::debug!(
-        client_request_id = crid,
-        tid = %hint.tid,
-        sub = %sub,
-        hint_lifetime = hint.lifetime,
-        "authorize: hint verified"
-    );
-
-    if client_id.as_deref() != Some(tenant.client_id.as_str()) {
-        tracing::debug!(client_request_id = crid, tid = %hint.tid, "authorize: client_id refused");
-        return bad_request("The client_id is not the one configured for this directory.");
-    }
-    let requested = match claims::parse(claims.as_deref()) {
-        Ok(r) => r,
-        Err(e) => return bad_request(&format!("The claims parameter was refused: {e}.")),
-    };
-    let methods = app.store.methods(&hint.tid, &hint.oid);
-    let offers = claims::negotiate(&requested, &methods);
-    if offers.is_empty() {
+    if request.client_id.as_deref() != Some(tenant.client_id.as_str()) {
         tracing::debug!(
-            client_request_id = crid,
+            client_request_id = request.crid(),
             tid = %hint.tid,
-            sub = %sub,
-            enrolled = methods.len(),
-            requested_acr = ?requested.acr,
-            "sign-in denied: no enrolled method meets the request"
+            "authorize: client_id refused",
         );
-        return post_error("access_denied");
+        return Err(bad(
+            "The client_id is not the one configured for this directory.",
+        ));
     }
+    let offers = negotiate(app, &request, &hint)?;
 
+    let now = app.clock.now();
     let txn = Transaction {
         id: Transaction::new_id(),
         tid: hint.tid,
         oid: hint.oid,
         sub: hint.sub,
-        nonce,
-        state: state.map(str::to_owned),
+        nonce: request.nonce,
+        state: request.state,
         client_id: tenant.client_id.clone(),
-        cloud,
+        cloud: request.cloud,
         offers,
-        client_request_id: client_request_id.filter(|id| id.len() <= 64),
+        client_request_id: request.client_request_id,
         created: now,
         expires: now + app.config.transaction_ttl,
     };
-    ceremony(app, &txn)
+    Ok(ceremony(app, &txn))
+}
+
+/// The hint and the onboarded tenant it comes from (§4.4). The unverified `tid` only picks
+/// the tenant; its cloud must be the one whose `redirect_uri` the request carries.
+async fn verify_hint<'a>(
+    app: &'a App,
+    request: &AuthorizeRequest,
+) -> Result<(&'a Tenant, VerifiedHint), Refusal> {
+    let crid = request.crid();
+    let refused = |e: &dyn std::fmt::Display| {
+        tracing::debug!(client_request_id = crid, error = %e, "authorize: hint refused");
+        bad(format!("The id_token_hint was refused: {e}."))
+    };
+    let unverified = UnverifiedHint::parse(&request.hint).map_err(|e| refused(&e))?;
+
+    let claimed = unverified.claimed_tenant().to_ascii_lowercase();
+    let Some(tenant) = app.config.tenant(&claimed) else {
+        tracing::debug!(
+            client_request_id = crid,
+            tid = %claimed,
+            "authorize: tenant not onboarded",
+        );
+        return Err(bad("This directory is not set up to use this appliance."));
+    };
+    if tenant.cloud != request.cloud {
+        return Err(bad(
+            "The redirect_uri belongs to another cloud than this directory.",
+        ));
+    }
+
+    let unknown = || bad("The id_token_hint is signed with a key Entra does not publish.");
+    let keys = match app.keys.key_set(&tenant.id, unverified.kid()).await {
+        Ok(keys) => keys,
+        Err(KeyError::Unavailable { detail, .. }) => {
+            tracing::warn!(
+                client_request_id = crid,
+                tid = %tenant.id,
+                detail,
+                "authorize: Entra keys unavailable",
+            );
+            return Err(request.post("temporarily_unavailable"));
+        }
+        Err(e) => {
+            tracing::debug!(
+                client_request_id = crid,
+                tid = %tenant.id,
+                error = %e,
+                "authorize: hint key unknown",
+            );
+            return Err(unknown());
+        }
+    };
+    let key = keys.get(unverified.kid()).ok_or_else(unknown)?;
+
+    let issuer = tenant.hint_issuer();
+    let mut audiences = vec![tenant.app_id.as_str()];
+    if tenant.accept_client_id_audience {
+        audiences.push(tenant.client_id.as_str());
+    }
+    let expect = Expectations {
+        issuer: &issuer,
+        audiences: &audiences,
+        now: app.clock.now(),
+        max_age: app.config.hint_max_age,
+        skew: app.config.clock_skew,
+    };
+    let hint = unverified.verify(key, &expect).map_err(|e| refused(&e))?;
+    tracing::debug!(
+        client_request_id = crid,
+        tid = %hint.tid,
+        sub = %super::hashed(&hint.sub),
+        hint_lifetime = hint.lifetime,
+        "authorize: hint verified"
+    );
+    Ok((tenant, hint))
+}
+
+/// The user's enrolled methods that can meet the requested `acr` and `amr` (§5.4); none is
+/// a refusal before any ceremony starts.
+fn negotiate(
+    app: &App,
+    request: &AuthorizeRequest,
+    hint: &VerifiedHint,
+) -> Result<Vec<Offer>, Refusal> {
+    let requested = claims::parse(request.claims.as_deref())
+        .map_err(|e| bad(format!("The claims parameter was refused: {e}.")))?;
+    let methods = app.store.methods(&hint.tid, &hint.oid);
+    let offers = claims::negotiate(&requested, &methods);
+    if offers.is_empty() {
+        tracing::debug!(
+            client_request_id = request.crid(),
+            tid = %hint.tid,
+            sub = %super::hashed(&hint.sub),
+            enrolled = methods.len(),
+            requested_acr = ?requested.acr,
+            "sign-in denied: no enrolled method meets the request"
+        );
+        return Err(request.post("access_denied"));
+    }
+    Ok(offers)
 }
 
 /// The page that starts the first offered method.
 fn ceremony(app: &App, txn: &Transaction) -> Page {
-    let Some(Offer { method, .. }) = txn.offers.first() else {
-        return pages::form_post(
+    let post_error = |error| {
+        pages::form_post(
             txn.redirect_uri(),
-            Answer::Error("access_denied"),
+            Answer::Error(error),
             txn.state.as_deref(),
-        );
+        )
+    };
+    let Some(Offer { method, .. }) = txn.offers.first() else {
+        return post_error("access_denied");
     };
     match method {
         Method::Totp => match app.store.totp(&txn.tid, &txn.oid) {
@@ -215,18 +305,10 @@ fn ceremony(app: &App, txn: &Transaction) -> Page {
                 let sealed = app.transactions.seal(txn);
                 pages::otp_form(&app.routes.otp, &sealed, params.digits, None)
             }
-            Ok(None) => pages::form_post(
-                txn.redirect_uri(),
-                Answer::Error("access_denied"),
-                txn.state.as_deref(),
-            ),
+            Ok(None) => post_error("access_denied"),
             Err(e) => {
                 tracing::error!(tid = %txn.tid, error = %e, "credential store unreadable");
-                pages::form_post(
-                    txn.redirect_uri(),
-                    Answer::Error("temporarily_unavailable"),
-                    txn.state.as_deref(),
-                )
+                post_error("temporarily_unavailable")
             }
         },
     }

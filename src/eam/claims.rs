@@ -127,7 +127,11 @@ pub fn negotiate(requested: &Requested, methods: &[Method]) -> Vec<Offer> {
 mod tests {
     use super::*;
 
-    const ENTRA_DEFAULT: &str = r#"{"id_token":{"acr":{"essential":true,"values":["possessionorinherence"]},"amr":{"essential":true,"values":["face","fido","fpt","hwk","iris","otp","pop","retina","sc","sms","swk","tel","vbm"]}}}"#;
+    const ENTRA_DEFAULT: &str = concat!(
+        r#"{"id_token":{"acr":{"essential":true,"values":["possessionorinherence"]},"#,
+        r#""amr":{"essential":true,"values":["face","fido","fpt","hwk","iris","otp","pop","#,
+        r#""retina","sc","sms","swk","tel","vbm"]}}}"#
+    );
 
     #[test]
     fn entra_default_request_is_met_by_otp() {

@@ -120,7 +120,12 @@ pub(crate) async fn issue(
             pages::form_post(txn.redirect_uri(), Answer::Token(&id_token), state)
         }
         Err(e) => {
-            tracing::warn!(client_request_id = crid, tid = %txn.tid, error = %e, "token signing failed");
+            tracing::warn!(
+                client_request_id = crid,
+                tid = %txn.tid,
+                error = %e,
+                "token signing failed",
+            );
             pages::form_post(
                 txn.redirect_uri(),
                 Answer::Error("temporarily_unavailable"),

@@ -50,7 +50,14 @@ where
     let end = |error: &'static str, why: &str| -> Page {
         match app.transactions.consume(&txn, now) {
             Ok(()) => {
-                tracing::debug!(client_request_id = crid, tid = %txn.tid, sub = %sub, error, why, "sign-in ended");
+                tracing::debug!(
+                    client_request_id = crid,
+                    tid = %txn.tid,
+                    sub = %sub,
+                    error,
+                    why,
+                    "sign-in ended",
+                );
                 post_error(&txn, error)
             }
             Err(_) => bad_request("This sign-in has already finished."),
@@ -67,7 +74,12 @@ where
 
     let user = format!("{}/{}", txn.tid, txn.oid);
     if let Allowance::Locked { retry_after } = app.limiter.check(&user, now) {
-        tracing::info!(tid = %txn.tid, sub = %sub, retry_after, "one-time code refused: user locked out");
+        tracing::debug!(
+            tid = %txn.tid,
+            sub = %sub,
+            retry_after,
+            "one-time code refused: user locked out",
+        );
         return end("access_denied", "locked out");
     }
     let (params, seed) = match app.store.totp(&txn.tid, &txn.oid) {
@@ -98,7 +110,12 @@ where
         }
         Err(OtpError::Mismatch) => match app.limiter.fail(&user, now) {
             Allowance::Locked { retry_after } => {
-                tracing::info!(tid = %txn.tid, sub = %sub, retry_after, "user locked out after wrong one-time codes");
+                tracing::debug!(
+                    tid = %txn.tid,
+                    sub = %sub,
+                    retry_after,
+                    "user locked out after wrong one-time codes",
+                );
                 return end("access_denied", "too many wrong codes");
             }
             Allowance::Allowed { remaining } => {

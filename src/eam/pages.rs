@@ -15,7 +15,8 @@ pub type Page = Response<Full<Bytes>>;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;\
 padding:0 1rem;color:#1b1b1b}h1{font-size:1.4rem}label{display:block;margin:1rem 0 .3rem}\
-input[type=text]{font-size:1.4rem;letter-spacing:.2rem;width:100%;padding:.4rem;box-sizing:border-box}\
+input[type=text]{font-size:1.4rem;letter-spacing:.2rem;width:100%;padding:.4rem;\
+box-sizing:border-box}\
 button{font-size:1rem;padding:.5rem 1rem;margin:1rem .5rem 0 0}.error{color:#a40000}\
 .hint{color:#555;font-size:.9rem}";
 
@@ -152,7 +153,8 @@ pub fn otp_form(action: &str, transaction: &str, digits: u8, message: Option<&st
 {message}<form method=\"post\" action=\"{action}\">\
 <input type=\"hidden\" name=\"txn\" value=\"{txn}\">\
 <label for=\"code\">Code</label>\
-<input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" \
+<input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" \
+autocomplete=\"one-time-code\" \
 pattern=\"[0-9]{{{digits}}}\" maxlength=\"{digits}\" required autofocus>\
 <button type=\"submit\" name=\"action\" value=\"verify\">Verify</button>\
 <button type=\"submit\" name=\"action\" value=\"cancel\" formnovalidate>Cancel</button>\

@@ -263,7 +263,12 @@ impl EntraKeys {
             }
             Err(e) => {
                 let kept = tk.current().map(|s| s.len()).unwrap_or(0);
-                tracing::warn!(tenant = id, error = %e, kept_keys = kept, "Entra key refresh failed");
+                tracing::warn!(
+                    tenant = id,
+                    error = %e,
+                    kept_keys = kept,
+                    "Entra key refresh failed",
+                );
                 *lock(&tk.last_error) = Some(e.to_string());
             }
         }
