@@ -72,60 +72,13 @@ where
         _ => return bad_request("The form did not say whether to verify or cancel."),
     }
 
-    let user = format!("{}/{}", txn.tid, txn.oid);
-    if let Allowance::Locked { retry_after } = app.limiter.check(&user, now) {
-        tracing::debug!(
-            tid = %txn.tid,
-            sub = %sub,
-            retry_after,
-            "one-time code refused: user locked out",
-        );
-        return end("access_denied", "locked out");
-    }
-    let (params, seed) = match app.store.totp(&txn.tid, &txn.oid) {
-        Ok(Some(found)) => found,
-        Ok(None) => return end("access_denied", "TOTP no longer enrolled"),
-        Err(e) => {
-            tracing::error!(tid = %txn.tid, error = %e, "credential store unreadable");
-            return end("temporarily_unavailable", "credential store unreadable");
-        }
-    };
-    let code = code.unwrap_or_default();
-    let code = code.trim();
-    let checked = otp::matching_step(&seed, params, code, now)
-        .and_then(|step| app.used_steps.claim(&user, step, now));
     let sealed = sealed.unwrap_or_default();
-    match checked {
-        Ok(()) => {
-            app.limiter.succeed(&user);
+    match check_code(app, &txn, code.as_deref().unwrap_or_default(), now) {
+        Ok(()) => {}
+        Err(Retry::Ask { digits, message }) => {
+            return pages::otp_form(&app.routes.otp, &sealed, digits, Some(&message));
         }
-        Err(OtpError::Format { digits }) => {
-            let message = format!("Enter the {digits}-digit code from your authenticator app.");
-            return pages::otp_form(&app.routes.otp, &sealed, params.digits, Some(&message));
-        }
-        Err(OtpError::Replayed) => {
-            tracing::debug!(tid = %txn.tid, sub = %sub, "one-time code refused: already used");
-            let message = "That code has already been used. Wait for the next code and enter it.";
-            return pages::otp_form(&app.routes.otp, &sealed, params.digits, Some(message));
-        }
-        Err(OtpError::Mismatch) => match app.limiter.fail(&user, now) {
-            Allowance::Locked { retry_after } => {
-                tracing::debug!(
-                    tid = %txn.tid,
-                    sub = %sub,
-                    retry_after,
-                    "user locked out after wrong one-time codes",
-                );
-                return end("access_denied", "too many wrong codes");
-            }
-            Allowance::Allowed { remaining } => {
-                let message = format!(
-                    "That code is not right. {remaining} attempt{} left.",
-                    if remaining == 1 { "" } else { "s" }
-                );
-                return pages::otp_form(&app.routes.otp, &sealed, params.digits, Some(&message));
-            }
-        },
+        Err(Retry::End { error, why }) => return end(error, why),
     }
 
     match app.transactions.consume(&txn, now) {
@@ -135,6 +88,73 @@ where
             tracing::error!(error = %e, "transaction could not be closed");
             post_error(&txn, "temporarily_unavailable")
         }
+    }
+}
+
+/// Why a code did not complete the sign-in.
+enum Retry {
+    /// Show the form again with this message.
+    Ask { digits: u8, message: String },
+    /// End the sign-in with this error posted to Entra.
+    End {
+        error: &'static str,
+        why: &'static str,
+    },
+}
+
+/// Checks a code against the user's seed, the replay guard and the attempt limits.
+fn check_code(app: &App, txn: &Transaction, code: &str, now: i64) -> Result<(), Retry> {
+    let user = format!("{}/{}", txn.tid, txn.oid);
+    let sub = super::hashed(&txn.sub);
+    let end = |error, why| Retry::End { error, why };
+    if let Allowance::Locked { retry_after } = app.limiter.check(&user, now) {
+        tracing::debug!(tid = %txn.tid, sub, retry_after, "one-time code refused: locked out");
+        return Err(end("access_denied", "locked out"));
+    }
+    let (params, seed) = match app.store.totp(&txn.tid, &txn.oid) {
+        Ok(Some(found)) => found,
+        Ok(None) => return Err(end("access_denied", "TOTP no longer enrolled")),
+        Err(e) => {
+            tracing::error!(tid = %txn.tid, error = %e, "credential store unreadable");
+            return Err(end(
+                "temporarily_unavailable",
+                "credential store unreadable",
+            ));
+        }
+    };
+    let ask = |message: String| Retry::Ask {
+        digits: params.digits,
+        message,
+    };
+
+    let checked = otp::matching_step(&seed, params, code.trim(), now)
+        .and_then(|step| app.used_steps.claim(&user, step, now));
+    match checked {
+        Ok(()) => {
+            app.limiter.succeed(&user);
+            Ok(())
+        }
+        Err(OtpError::Format { digits }) => Err(ask(format!(
+            "Enter the {digits}-digit code from your authenticator app."
+        ))),
+        Err(OtpError::Replayed) => {
+            tracing::debug!(tid = %txn.tid, sub, "one-time code refused: already used");
+            Err(ask(
+                "That code has already been used. Wait for the next code and enter it.".into(),
+            ))
+        }
+        Err(OtpError::Mismatch) => match app.limiter.fail(&user, now) {
+            Allowance::Locked { retry_after } => {
+                tracing::debug!(tid = %txn.tid, sub, retry_after, "locked out after wrong codes");
+                Err(end("access_denied", "too many wrong codes"))
+            }
+            Allowance::Allowed { remaining } => {
+                let plural = if remaining == 1 { "" } else { "s" };
+                Err(ask(format!(
+                    "That code is not right. {remaining} attempt{plural} left."
+                )))
+            }
+        },
     }
 }
 
