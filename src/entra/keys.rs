@@ -53,21 +53,22 @@ pub struct KeySet {
 
 #[derive(Deserialize)]
 struct Jwks {
-    keys: Vec<Jwk>,
+    keys: Vec<serde_json::Value>,
 }
 
+/// The members of a JWK (RFC 7517 §4) that decide whether it may verify hints.
 #[derive(Deserialize)]
 struct Jwk {
-    #[serde(default)]
     kty: String,
     #[serde(rename = "use", default)]
     use_: Option<String>,
     #[serde(default)]
-    kid: Option<String>,
+    key_ops: Option<Vec<String>>,
     #[serde(default)]
-    n: Option<String>,
-    #[serde(default)]
-    e: Option<String>,
+    alg: Option<String>,
+    kid: String,
+    n: String,
+    e: String,
 }
 
 impl KeySet {
@@ -79,14 +80,15 @@ impl KeySet {
         })?;
         let mut seen: HashMap<String, usize> = HashMap::new();
         for jwk in &jwks.keys {
-            if let Some(kid) = &jwk.kid {
-                *seen.entry(kid.clone()).or_default() += 1;
+            if let Some(kid) = jwk.get("kid").and_then(|k| k.as_str()) {
+                *seen.entry(kid.to_owned()).or_default() += 1;
             }
         }
         let keys: Vec<EntraKey> = jwks
             .keys
             .into_iter()
-            .filter(|jwk| jwk.kid.as_ref().is_some_and(|kid| seen[kid] == 1))
+            .filter_map(|value| serde_json::from_value::<Jwk>(value).ok())
+            .filter(|jwk| seen.get(&jwk.kid) == Some(&1))
             .filter_map(parse_jwk)
             .take(MAX_KEYS)
             .collect();
@@ -112,13 +114,21 @@ impl KeySet {
     }
 }
 
+/// An RSA key usable for RS256 signatures: not marked for encryption (`use`, `key_ops`)
+/// nor for another algorithm. Entra's keys often carry no `alg` at all.
 fn parse_jwk(jwk: Jwk) -> Option<EntraKey> {
-    if jwk.kty != "RSA" || jwk.use_.as_deref().is_some_and(|u| u != "sig") {
+    let signs = jwk.use_.as_deref().is_none_or(|u| u == "sig");
+    let verifies = jwk
+        .key_ops
+        .as_ref()
+        .is_none_or(|ops| ops.iter().any(|op| op == "verify"));
+    let rs256 = jwk.alg.as_deref().is_none_or(|alg| alg == "RS256");
+    if jwk.kty != "RSA" || !signs || !verifies || !rs256 {
         return None;
     }
-    let n = b64url_decode(jwk.n.as_deref()?, "n").ok()?;
-    let e = b64url_decode(jwk.e.as_deref()?, "e").ok()?;
-    EntraKey::from_components(jwk.kid?, &n, &e)
+    let n = b64url_decode(&jwk.n, "n").ok()?;
+    let e = b64url_decode(&jwk.e, "e").ok()?;
+    EntraKey::from_components(jwk.kid, &n, &e)
 }
 
 /// The key cache of one tenant.
@@ -366,8 +376,24 @@ mod tests {
     }
 
     #[test]
+    fn skips_keys_marked_for_another_algorithm_or_operation_and_keeps_the_rest() {
+        let mut ps = jwk("ps");
+        ps["alg"] = "PS256".into();
+        let mut wraps = jwk("wrap");
+        wraps["key_ops"] = serde_json::json!(["encrypt", "wrapKey"]);
+        let mut rs = jwk("rs");
+        rs["alg"] = "RS256".into();
+        rs["key_ops"] = serde_json::json!(["verify"]);
+        let odd = serde_json::json!({"kty": 5, "kid": "odd"});
+        let doc = serde_json::json!({"keys": [ps, wraps, odd, rs, jwk("plain")]});
+        let set = KeySet::from_jwks(doc.to_string().as_bytes()).expect("valid");
+        assert_eq!(set.len(), 2);
+        assert!(set.get("rs").is_some() && set.get("plain").is_some());
+    }
+
+    #[test]
     fn refuses_documents_that_are_not_jwks() {
-        for bad in ["", "[]", "{\"keys\": 1}", "{\"keys\": [1]}", "\u{0}"] {
+        for bad in ["", "[]", "{\"keys\": 1}", "\u{0}"] {
             let err = KeySet::from_jwks(bad.as_bytes()).unwrap_err();
             assert!(matches!(err, KeySetError::Malformed { .. }), "{bad}");
         }
