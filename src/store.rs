@@ -81,6 +81,14 @@ impl UserRecord {
     }
 }
 
+/// One user to give a TOTP seed in a bulk enrolment.
+#[derive(Debug, Clone, Copy)]
+pub struct NewTotp<'a> {
+    pub tenant: &'a str,
+    pub oid: &'a str,
+    pub params: TotpParams,
+}
+
 /// One user's entry in a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enrolment {
@@ -222,28 +230,61 @@ impl CredentialStore {
         replace: bool,
         now: i64,
     ) -> Result<Vec<u8>, StoreError> {
-        let key = user_key(tenant, oid);
-        let mut seed = vec![0u8; params.algorithm.seed_len()];
-        aws_lc_rs::rand::fill(&mut seed).unwrap_or_else(|_| unreachable!());
-        let sealed = self.sealer.seal(aad(&key, "totp").as_bytes(), &seed);
+        let user = NewTotp {
+            tenant,
+            oid,
+            params,
+        };
+        let mut seeds = self.enroll_totp_many(&[user], replace, now)?;
+        Ok(seeds.pop().unwrap_or_default())
+    }
+
+    /// Enrols new TOTP seeds for many users, sealing every seed first and rewriting the file
+    /// once; either every user is enrolled or, on any refusal, none is. The seeds come back
+    /// in the order of `users`.
+    pub fn enroll_totp_many(
+        &self,
+        users: &[NewTotp<'_>],
+        replace: bool,
+        now: i64,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let sealed: Vec<(String, Vec<u8>, TotpRecord)> = users
+            .iter()
+            .map(|u| {
+                let key = user_key(u.tenant, u.oid);
+                let (seed, record) = self.new_totp(&key, u.params, now);
+                (key, seed, record)
+            })
+            .collect();
 
         self.update(|file| {
-            let user = file.users.entry(key.clone()).or_default();
-            if user.totp.is_some() && !replace {
-                return Err(StoreError::AlreadyEnrolled {
-                    tenant: tenant.into(),
-                    oid: oid.into(),
-                    method: "totp",
-                });
+            for (user, (key, _, record)) in users.iter().zip(&sealed) {
+                let entry = file.users.entry(key.clone()).or_default();
+                if entry.totp.is_some() && !replace {
+                    return Err(StoreError::AlreadyEnrolled {
+                        tenant: user.tenant.into(),
+                        oid: user.oid.into(),
+                        method: "totp",
+                    });
+                }
+                entry.totp = Some(record.clone());
             }
-            user.totp = Some(TotpRecord {
-                params,
-                seed: b64url_encode(&sealed),
-                enrolled_at: now,
-            });
             Ok(())
         })?;
-        Ok(seed)
+        Ok(sealed.into_iter().map(|(_, seed, _)| seed).collect())
+    }
+
+    /// A fresh random seed and its record, sealed to the user it is for.
+    fn new_totp(&self, user: &str, params: TotpParams, now: i64) -> (Vec<u8>, TotpRecord) {
+        let mut seed = vec![0u8; params.algorithm.seed_len()];
+        aws_lc_rs::rand::fill(&mut seed).unwrap_or_else(|_| unreachable!());
+        let sealed = self.sealer.seal(aad(user, "totp").as_bytes(), &seed);
+        let record = TotpRecord {
+            params,
+            seed: b64url_encode(&sealed),
+            enrolled_at: now,
+        };
+        (seed, record)
     }
 
     /// Removes a method; returns whether the user had it.
@@ -427,6 +468,45 @@ mod tests {
                 .enroll_totp(T, U, TotpParams::default(), true, 0)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_bulk_enrolment_writes_every_seed_and_refuses_an_enrolled_user_unless_replacing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CredentialStore::open(dir.path()).expect("open");
+        let oids: Vec<String> = (0..50)
+            .map(|i| format!("00000000-0000-4000-8000-{i:012x}"))
+            .collect();
+        let users: Vec<NewTotp<'_>> = oids
+            .iter()
+            .map(|oid| NewTotp {
+                tenant: T,
+                oid,
+                params: TotpParams::default(),
+            })
+            .collect();
+        let seeds = store.enroll_totp_many(&users, false, 0).expect("enrol");
+        assert_eq!(seeds.len(), 50);
+
+        let reopened = CredentialStore::open(dir.path()).expect("reopen");
+        for (oid, seed) in oids.iter().zip(&seeds) {
+            let opened = reopened.totp(T, oid).expect("read").map(|t| t.1);
+            assert_eq!(opened.as_ref(), Some(seed));
+        }
+
+        let again = [users[0], NewTotp { oid: U, ..users[1] }];
+        let err = store.enroll_totp_many(&again, false, 0).unwrap_err();
+        assert!(matches!(err, StoreError::AlreadyEnrolled { .. }), "{err}");
+        assert!(
+            store.methods(T, U).is_empty(),
+            "a refused bulk enrolment enrols no one"
+        );
+        let replaced = store.enroll_totp_many(&again, true, 0).expect("replace");
+        assert_eq!(
+            store.totp(T, &oids[0]).expect("read").map(|t| t.1),
+            Some(replaced[0].clone())
+        );
+        assert_ne!(replaced[0], seeds[0]);
     }
 
     #[test]
