@@ -12,15 +12,19 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 
+use crate::admission::{Admission, Stage};
 use crate::config::Config;
 use crate::eam::pages::{self, Page};
 use crate::eam::transaction::Transactions;
 use crate::entra::keys::EntraKeys;
-use crate::factor::limiter::AttemptLimiter;
+use crate::factor::limiter::FactorLimits;
 use crate::factor::otp::UsedSteps;
 use crate::provision::{self, ProvisionError};
 use crate::signer::{PublishedKey, SignerPool, TokenSigner};
 use crate::store::{CredentialStore, StoreError};
+
+/// What a shed sign-in is told to wait before trying again.
+const RETRY_AFTER_SECS: u32 = 2;
 
 /// Wall-clock seconds, with an offset that labs and tests may move forward.
 #[derive(Debug, Default)]
@@ -51,6 +55,30 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("Entra keys: {0}")]
     Keys(String),
+}
+
+/// The address a request came from, as the connection loop saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub std::net::SocketAddr);
+
+impl Peer {
+    /// The source that attempt limits count against: the IPv4 address, or the IPv6 /64 a
+    /// single client can hop around in. Requests with no peer share one source.
+    pub fn source_of<B>(req: &Request<B>) -> String {
+        use std::net::IpAddr;
+        match req
+            .extensions()
+            .get::<Peer>()
+            .map(|p| p.0.ip().to_canonical())
+        {
+            Some(IpAddr::V4(v4)) => v4.to_string(),
+            Some(IpAddr::V6(v6)) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            None => "-".to_owned(),
+        }
+    }
 }
 
 /// The paths the appliance answers, under the issuer's path.
@@ -87,7 +115,8 @@ pub struct App {
     pub store: CredentialStore,
     pub transactions: Transactions,
     pub used_steps: UsedSteps,
-    pub limiter: AttemptLimiter,
+    pub limiter: FactorLimits,
+    pub admission: Admission,
     discovery: Bytes,
     jwks: Bytes,
 }
@@ -117,7 +146,12 @@ impl App {
         let discovery = Bytes::from(discovery_document(&config.issuer, &routes));
         let jwks = Bytes::from(jwks_document(published));
         Ok(App {
-            limiter: AttemptLimiter::new(config.otp_max_failures, config.otp_lockout_secs),
+            limiter: FactorLimits::new(
+                config.otp_max_failures,
+                config.otp_lockout_secs,
+                config.limits.max_failures_per_source,
+            ),
+            admission: Admission::new(config.limits.max_signins_in_flight),
             routes,
             clock: Clock::default(),
             keys: Arc::new(keys),
@@ -131,7 +165,22 @@ impl App {
         })
     }
 
+    /// Answers one request. A `HEAD` gets the headers `GET` would, with no body: hyper's
+    /// HTTP/2 server would otherwise send the body and break the stream.
     pub async fn handle<B>(self: Arc<Self>, req: Request<B>) -> Page
+    where
+        B: hyper::body::Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let head = req.method() == Method::HEAD;
+        let mut page = self.route(req).await;
+        if head {
+            *page.body_mut() = Full::new(Bytes::new());
+        }
+        page
+    }
+
+    async fn route<B>(self: Arc<Self>, req: Request<B>) -> Page
     where
         B: hyper::body::Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -153,7 +202,14 @@ impl App {
         }
         if path == route.authorize {
             return match method {
-                Method::POST => crate::eam::authorize::post(&self, req).await,
+                Method::POST => {
+                    let saturated = self.signer.is_saturated();
+                    let Some(_ticket) = self.admission.admit(Stage::New, saturated) else {
+                        tracing::debug!(in_flight = self.admission.in_flight(), "sign-in shed");
+                        return pages::busy(RETRY_AFTER_SECS);
+                    };
+                    crate::eam::authorize::post(&self, req).await
+                }
                 Method::GET | Method::HEAD => pages::authorize_probe(),
                 _ => not_allowed("GET, POST"),
             };

@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -38,6 +39,8 @@ struct RawConfig {
     transaction: RawTransaction,
     #[serde(default)]
     otp: RawOtp,
+    #[serde(default)]
+    limits: RawLimits,
     #[serde(default, rename = "tenant")]
     tenants: Vec<RawTenant>,
 }
@@ -79,6 +82,19 @@ struct RawTransaction {
 struct RawOtp {
     max_failures: Option<u32>,
     lockout_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    handshake_timeout_secs: Option<u64>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    max_header_bytes: Option<usize>,
+    max_signins_in_flight: Option<usize>,
+    max_failures_per_source: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,7 +146,84 @@ pub struct Config {
     pub transaction_ttl: i64,
     pub otp_max_failures: u32,
     pub otp_lockout_secs: u64,
+    pub limits: Limits,
     pub tenants: Vec<Tenant>,
+}
+
+/// What one client may hold and how long it may take, so that slow or greedy clients cannot
+/// starve the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// To finish the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// To send a request's headers, counted from when the connection is ready for them.
+    pub header_timeout: Duration,
+    /// To send a request's body once its headers are in.
+    pub body_timeout: Duration,
+    /// A connection with no traffic either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Open connections at once; past this, new ones are closed on accept.
+    pub max_connections: usize,
+    /// Bytes of request headers.
+    pub max_header_bytes: usize,
+    /// Sign-in requests being worked on at once; past this, new sign-ins get 503.
+    pub max_signins_in_flight: usize,
+    /// Wrong codes from one source address, for any users, before it is refused for a while.
+    pub max_failures_per_source: u32,
+}
+
+impl Limits {
+    fn from_raw(raw: RawLimits) -> Result<Limits, (&'static str, String)> {
+        let secs = |key, value: Option<u64>, default, max| {
+            ranged(key, value.unwrap_or(default), 1, max).map(Duration::from_secs)
+        };
+        Ok(Limits {
+            handshake_timeout: secs("handshake_timeout_secs", raw.handshake_timeout_secs, 10, 60)?,
+            header_timeout: secs("header_timeout_secs", raw.header_timeout_secs, 10, 60)?,
+            body_timeout: secs("body_timeout_secs", raw.body_timeout_secs, 10, 60)?,
+            idle_timeout: secs("idle_timeout_secs", raw.idle_timeout_secs, 60, 600)?,
+            max_connections: ranged(
+                "max_connections",
+                raw.max_connections.unwrap_or(10_000),
+                16,
+                1_000_000,
+            )?,
+            max_header_bytes: ranged(
+                "max_header_bytes",
+                raw.max_header_bytes.unwrap_or(16 * 1024),
+                8192,
+                64 * 1024,
+            )?,
+            max_signins_in_flight: ranged(
+                "max_signins_in_flight",
+                raw.max_signins_in_flight.unwrap_or(1024),
+                4,
+                100_000,
+            )?,
+            max_failures_per_source: ranged(
+                "max_failures_per_source",
+                raw.max_failures_per_source.unwrap_or(50),
+                5,
+                10_000,
+            )?,
+        })
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::from_raw(RawLimits::default()).unwrap_or_else(|(k, p)| unreachable!("{k}: {p}"))
+    }
+}
+
+fn ranged<T>(key: &'static str, value: T, min: T, max: T) -> Result<T, (&'static str, String)>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    if value < min || value > max {
+        return Err((key, format!("must be {min} to {max}")));
+    }
+    Ok(value)
 }
 
 /// An Entra tenant onboarded to this appliance.
@@ -178,6 +271,7 @@ impl Config {
             hint: RawHint::default(),
             transaction: RawTransaction::default(),
             otp: RawOtp::default(),
+            limits: RawLimits::default(),
             tenants: Vec::new(),
         };
         let cwd = PathBuf::from(".");
@@ -278,6 +372,9 @@ impl Config {
             return Err(err("signer.max_in_flight", "must be 1 to 4096".into()));
         }
 
+        let limits =
+            Limits::from_raw(raw.limits).map_err(|(k, p)| err(&format!("limits.{k}"), p))?;
+
         let mut tenants: Vec<Tenant> = Vec::with_capacity(raw.tenants.len());
         for (i, t) in raw.tenants.into_iter().enumerate() {
             let tenant =
@@ -306,6 +403,7 @@ impl Config {
             transaction_ttl,
             otp_max_failures,
             otp_lockout_secs: raw.otp.lockout_secs.unwrap_or(300),
+            limits,
             tenants,
         })
     }
@@ -473,6 +571,35 @@ mod tests {
             "https://login.microsoftonline.com/14c2f153-90a7-4689-9db7-9543bf084dad/v2.0"
         );
         assert!(c.tenant("14c2f153-90a7-4689-9db7-9543bf084dad").is_some());
+    }
+
+    #[test]
+    fn limits_default_when_absent_and_name_the_key_and_range_when_out_of_range() {
+        let c = parse("").expect("valid");
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.limits.header_timeout, Duration::from_secs(10));
+
+        let c = parse("[limits]\nidle_timeout_secs = 5\nmax_connections = 64").expect("valid");
+        assert_eq!(c.limits.idle_timeout, Duration::from_secs(5));
+        assert_eq!(c.limits.max_connections, 64);
+
+        for (text, key) in [
+            (
+                "[limits]\nheader_timeout_secs = 0",
+                "limits.header_timeout_secs",
+            ),
+            (
+                "[limits]\nmax_header_bytes = 1000000",
+                "limits.max_header_bytes",
+            ),
+            ("[limits]\nmax_connections = 1", "limits.max_connections"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert_eq!(e.key, key);
+            assert!(e.problem.starts_with("must be "), "{e}");
+        }
+        let e = parse("[limits]\nmax_connections = -3").unwrap_err();
+        assert_eq!(e.key, "limits.max_connections");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! [`jose`] checks and builds the tokens, [`entra`] keeps Entra's signing
 //! keys, [`factor`] proves factors, and [`signer`] holds the token key.
 
+pub mod admission;
 pub mod app;
 pub mod config;
 pub mod eam;

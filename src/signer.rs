@@ -118,6 +118,11 @@ impl SignerPool {
         self.capacity - self.permits.available_permits()
     }
 
+    /// Whether every signing slot is taken, so that a new signature would be refused.
+    pub fn is_saturated(&self) -> bool {
+        self.permits.available_permits() == 0
+    }
+
     pub async fn sign(&self, signing_input: String) -> Result<Vec<u8>, SignError> {
         let busy = SignError::Busy {
             permits: self.capacity,

@@ -132,7 +132,13 @@ where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let body = match super::read_form(req, app.config.max_body_bytes).await {
+    let body = match super::read_form(
+        req,
+        app.config.max_body_bytes,
+        app.config.limits.body_timeout,
+    )
+    .await
+    {
         Ok(body) => body,
         Err(page) => return page,
     };

@@ -13,9 +13,13 @@ use http_body_util::{BodyExt as _, Limited};
 
 use pages::Page;
 
-/// Reads a form-encoded request body of at most `max` bytes, or answers with the 4xx page
-/// that says why not.
-pub(crate) async fn read_form<B>(req: Request<B>, max: usize) -> Result<Bytes, Page>
+/// Reads a form-encoded request body of at most `max` bytes within `deadline`, or answers with
+/// the 4xx page that says why not.
+pub(crate) async fn read_form<B>(
+    req: Request<B>,
+    max: usize,
+    deadline: std::time::Duration,
+) -> Result<Bytes, Page>
 where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -51,10 +55,16 @@ where
     if declared.is_some_and(|len| len > max as u64) {
         return Err(too_large());
     }
-    match Limited::new(req.into_body(), max).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => {
+    let collected = tokio::time::timeout(deadline, Limited::new(req.into_body(), max).collect());
+    match collected.await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(_) => Err(pages::problem(
+            StatusCode::REQUEST_TIMEOUT,
+            "Request too slow",
+            "The request body did not arrive in time.",
+        )),
+        Ok(Err(e)) => {
             tracing::debug!(error = %e, "request body could not be read");
             Err(pages::problem(
                 StatusCode::BAD_REQUEST,

@@ -10,6 +10,7 @@ use http::{Request, StatusCode};
 use super::form;
 use super::pages::{self, Answer, Page};
 use super::transaction::{Transaction, TransactionError};
+use crate::admission::Stage;
 use crate::app::App;
 use crate::factor::Method;
 use crate::factor::limiter::Allowance;
@@ -24,7 +25,14 @@ where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let body = match super::read_form(req, app.config.max_body_bytes).await {
+    let source = crate::app::Peer::source_of(&req);
+    let body = match super::read_form(
+        req,
+        app.config.max_body_bytes,
+        app.config.limits.body_timeout,
+    )
+    .await
+    {
         Ok(body) => body,
         Err(page) => return page,
     };
@@ -71,9 +79,14 @@ where
         Some("cancel") => return end("access_denied", "user cancelled"),
         _ => return bad_request("The form did not say whether to verify or cancel."),
     }
+    let saturated = app.signer.is_saturated();
+    let Some(_ticket) = app.admission.admit(Stage::InTransaction, saturated) else {
+        return end("temporarily_unavailable", "appliance overloaded");
+    };
 
     let sealed = sealed.unwrap_or_default();
-    match check_code(app, &txn, code.as_deref().unwrap_or_default(), now) {
+    let code = code.as_deref().unwrap_or_default();
+    match check_code(app, &txn, code, &source, now) {
         Ok(()) => {}
         Err(Retry::Ask { digits, message }) => {
             return pages::otp_form(&app.routes.otp, &sealed, digits, Some(&message));
@@ -103,11 +116,17 @@ enum Retry {
 }
 
 /// Checks a code against the user's seed, the replay guard and the attempt limits.
-fn check_code(app: &App, txn: &Transaction, code: &str, now: i64) -> Result<(), Retry> {
+fn check_code(
+    app: &App,
+    txn: &Transaction,
+    code: &str,
+    source: &str,
+    now: i64,
+) -> Result<(), Retry> {
     let user = format!("{}/{}", txn.tid, txn.oid);
     let sub = super::hashed(&txn.sub);
     let end = |error, why| Retry::End { error, why };
-    if let Allowance::Locked { retry_after } = app.limiter.check(&user, now) {
+    if let Allowance::Locked { retry_after } = app.limiter.check(&user, source, now) {
         tracing::debug!(tid = %txn.tid, sub, retry_after, "one-time code refused: locked out");
         return Err(end("access_denied", "locked out"));
     }
@@ -131,7 +150,7 @@ fn check_code(app: &App, txn: &Transaction, code: &str, now: i64) -> Result<(), 
         .and_then(|step| app.used_steps.claim(&user, step, now));
     match checked {
         Ok(()) => {
-            app.limiter.succeed(&user);
+            app.limiter.succeed(&user, source);
             Ok(())
         }
         Err(OtpError::Format { digits }) => Err(ask(format!(
@@ -143,7 +162,7 @@ fn check_code(app: &App, txn: &Transaction, code: &str, now: i64) -> Result<(), 
                 "That code has already been used. Wait for the next code and enter it.".into(),
             ))
         }
-        Err(OtpError::Mismatch) => match app.limiter.fail(&user, now) {
+        Err(OtpError::Mismatch) => match app.limiter.fail(&user, source, now) {
             Allowance::Locked { retry_after } => {
                 tracing::debug!(tid = %txn.tid, sub, retry_after, "locked out after wrong codes");
                 Err(end("access_denied", "too many wrong codes"))

@@ -96,6 +96,18 @@ pub fn problem(status: StatusCode, title: &str, message: &str) -> Page {
     respond(status, document(title, &n, &body, None), csp(&n, "'none'"))
 }
 
+/// 503 with `Retry-After`: the appliance is past its capacity and turned a new sign-in away.
+pub fn busy(retry_after_secs: u32) -> Page {
+    let mut page = problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Busy",
+        "The sign-in service is busy. Try again in a moment.",
+    );
+    page.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    page
+}
+
 /// What the auto-submitting answer page carries back to Entra.
 pub enum Answer<'a> {
     Token(&'a str),

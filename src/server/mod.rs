@@ -1,8 +1,12 @@
 //! TLS listeners and the connection loop.
 //!
 //! Each accepted connection completes its TLS handshake on its own task and is then served by
-//! hyper, HTTP/1.1 or HTTP/2 as ALPN decided. Shutdown stops accepting at once, lets open
-//! connections finish their requests, and gives up after the grace period.
+//! hyper, HTTP/1.1 or HTTP/2 as ALPN decided. Every phase has a deadline (handshake, headers,
+//! body, idleness) and the number of open connections is capped, so slow or greedy clients
+//! cannot hold the appliance. Shutdown stops accepting at once, lets open connections finish
+//! their requests, and gives up after the grace period.
+
+mod activity;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,15 +17,15 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
-use crate::app::App;
+use crate::app::{App, Peer};
+use crate::config::Limits;
+use activity::{Activity, Tracked};
 
-/// How long a client may take to finish its TLS handshake.
-const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
-/// How long a client may take to send its request headers.
-const HEADER_DEADLINE: Duration = Duration::from_secs(10);
+/// How often an open connection is checked for idleness.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// A running server: its bound addresses and the switch that stops it.
 pub struct Server {
@@ -44,21 +48,34 @@ impl Server {
             })?;
             listeners.push(listener);
         }
+        Server::serve(app, tls, listeners)
+    }
+
+    /// Serves on listeners bound elsewhere, such as sockets handed over by systemd.
+    pub fn serve(
+        app: Arc<App>,
+        tls: Arc<rustls::ServerConfig>,
+        listeners: Vec<TcpListener>,
+    ) -> std::io::Result<Server> {
         let bound = listeners
             .iter()
             .map(|l| l.local_addr())
             .collect::<std::io::Result<Vec<_>>>()?;
         let (stop, stopped) = watch::channel(false);
         let grace = Duration::from_secs(app.config.shutdown_grace_secs);
-        let acceptor = TlsAcceptor::from(tls);
+        let shared = Arc::new(Shared {
+            acceptor: TlsAcceptor::from(tls),
+            http: http_builder(&app.config.limits),
+            slots: Arc::new(Semaphore::new(app.config.limits.max_connections)),
+            limits: app.config.limits.clone(),
+            app,
+        });
         let done = tokio::spawn(async move {
             let mut loops = tokio::task::JoinSet::new();
             for listener in listeners {
-                let acceptor = acceptor.clone();
                 loops.spawn(accept_loop(
                     listener,
-                    acceptor,
-                    app.clone(),
+                    shared.clone(),
                     stopped.clone(),
                     grace,
                 ));
@@ -82,10 +99,19 @@ impl Server {
     }
 }
 
+/// What every connection of every listener shares.
+struct Shared {
+    app: Arc<App>,
+    acceptor: TlsAcceptor,
+    http: auto::Builder<TokioExecutor>,
+    limits: Limits,
+    /// One permit per open connection.
+    slots: Arc<Semaphore>,
+}
+
 async fn accept_loop(
     listener: TcpListener,
-    acceptor: TlsAcceptor,
-    app: Arc<App>,
+    shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
     grace: Duration,
 ) {
@@ -103,12 +129,16 @@ async fn accept_loop(
             },
             _ = stopped.changed() => break,
         };
+        let Ok(slot) = shared.slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "connection refused: at the connection limit");
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let app = app.clone();
+        let shared = shared.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_DEADLINE, acceptor.accept(tcp)).await {
+            let handshake = shared.acceptor.accept(tcp);
+            let tls = match tokio::time::timeout(shared.limits.handshake_timeout, handshake).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -119,25 +149,22 @@ async fn accept_loop(
                     return;
                 }
             };
-            let service = service_fn(move |req| {
-                let app = app.clone();
-                async move { Ok::<_, std::convert::Infallible>(app.handle(req).await) }
-            });
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_DEADLINE)
-                .max_buf_size(64 * 1024);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .max_concurrent_streams(256)
-                .max_header_list_size(64 * 1024);
-            let conn = builder.serve_connection(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
+            let activity = Activity::new();
+            let service = {
+                let (app, activity) = (shared.app.clone(), activity.clone());
+                service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                    let (app, working) = (app.clone(), activity.request());
+                    req.extensions_mut().insert(Peer(peer));
+                    async move {
+                        let page = app.handle(req).await;
+                        drop(working);
+                        Ok::<_, std::convert::Infallible>(page)
+                    }
+                })
+            };
+            let stream = TokioIo::new(Tracked::new(tls, activity.clone()));
+            let conn = shared.http.serve_connection(stream, service).into_owned();
+            serve_until_idle(watcher.watch(conn), &activity, &shared.limits, peer, slot).await;
         });
     }
     drop(listener);
@@ -150,4 +177,56 @@ async fn accept_loop(
             );
         }
     }
+}
+
+/// The HTTP/1.1 and HTTP/2 settings every connection is served with.
+fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(64);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(64)
+        .max_header_list_size(limits.max_header_bytes as u32)
+        .max_pending_accept_reset_streams(32)
+        .keep_alive_interval(limits.idle_timeout / 2)
+        .keep_alive_timeout(limits.header_timeout);
+    builder
+}
+
+/// Drives a connection to its end, closing it once it has been idle for too long.
+async fn serve_until_idle<F, E>(
+    conn: F,
+    activity: &Activity,
+    limits: &Limits,
+    peer: SocketAddr,
+    slot: OwnedSemaphorePermit,
+) where
+    F: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    tokio::pin!(conn);
+    let mut tick = tokio::time::interval(IDLE_CHECK);
+    loop {
+        tokio::select! {
+            ended = &mut conn => {
+                if let Err(e) = ended {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            _ = tick.tick() => {
+                if activity.idle_for() >= limits.idle_timeout {
+                    tracing::debug!(%peer, "closing an idle connection");
+                    break;
+                }
+            }
+        }
+    }
+    drop(slot);
 }

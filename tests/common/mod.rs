@@ -13,6 +13,7 @@ use vouch::app::App;
 use vouch::config::Config;
 use vouch::factor::otp::{self, TotpParams};
 use vouch::server::Server;
+use vouch::signer::TokenSigner;
 
 pub use entra_sim::{APP_ID, CLIENT_ID, DEFAULT_CLAIMS, REDIRECT_URI, TENANT, USER_OID, USER_SUB};
 
@@ -44,6 +45,31 @@ impl Stand {
     /// A stand around a simulator made (and perhaps broken) beforehand.
     pub async fn around(entra: Authority, server_extra: &str, tenant_extra: &str) -> Stand {
         let dir = tempfile::tempdir().expect("tempdir");
+        let config = Stand::config(&entra, &dir, server_extra, tenant_extra);
+        let app = App::new(config).expect("app");
+        Stand::serve(entra, app, dir).await
+    }
+
+    /// A stand whose token signer waits at `gate` before each signature.
+    pub async fn gated(server_extra: &str, gate: Arc<Gate>) -> Stand {
+        let entra = Authority::start().await.expect("Entra simulator");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Stand::config(&entra, &dir, server_extra, "");
+        vouch::provision::ensure_dir(&config.state_dir).expect("state dir");
+        let inner = vouch::provision::software_signer(&config.state_dir).expect("signer");
+        let published = [inner.published().clone()];
+        let signer = GatedSigner { inner, gate };
+        let pool = vouch::signer::SignerPool::new(Arc::new(signer), config.signer_max_in_flight);
+        let app = App::with_signer(config, pool, &published).expect("app");
+        Stand::serve(entra, app, dir).await
+    }
+
+    fn config(
+        entra: &Authority,
+        dir: &tempfile::TempDir,
+        server_extra: &str,
+        tenant_extra: &str,
+    ) -> Config {
         let ca = dir.path().join("entra-ca.pem");
         std::fs::write(&ca, &entra.ca_pem).expect("CA file");
         let text = format!(
@@ -71,15 +97,15 @@ impl Stand {
                 "state_dir = \"state\""
             },
         );
-        let config = Config::parse(&text, "stand.toml", dir.path()).expect("stand config");
-        Stand::serve(entra, config, dir).await
+        Config::parse(&text, "stand.toml", dir.path()).expect("stand config")
     }
 
-    async fn serve(entra: Authority, config: Config, dir: tempfile::TempDir) -> Stand {
+    async fn serve(entra: Authority, app: App, dir: tempfile::TempDir) -> Stand {
+        let config = &app.config;
         let tls = vouch::provision::tls_config(&config.state_dir, None).expect("TLS");
         let listen = config.listen.clone();
         let cert = config.state_dir.join("tls").join("cert.pem");
-        let app = Arc::new(App::new(config).expect("app"));
+        let app = Arc::new(app);
         app.keys.refresh_all().await;
         let server = Server::start(app.clone(), tls, &listen)
             .await
@@ -165,6 +191,59 @@ impl Stand {
         if let Some(server) = self.server.take() {
             server.shutdown().await;
         }
+    }
+}
+
+/// A door the gated signer waits at: shut, signatures wait; open, they go ahead.
+#[derive(Default)]
+pub struct Gate {
+    open: std::sync::Mutex<bool>,
+    changed: std::sync::Condvar,
+}
+
+impl Gate {
+    pub fn shut() -> Arc<Gate> {
+        Arc::new(Gate::default())
+    }
+
+    pub fn open(&self) {
+        *self.open.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.changed.notify_all();
+    }
+
+    /// Opens the gate when dropped, so that a failed test does not leave a signature waiting
+    /// and the runtime waiting for it.
+    pub fn opener(self: &Arc<Self>) -> GateOpener {
+        GateOpener(self.clone())
+    }
+
+    fn pass(&self) {
+        let open = self.open.lock().unwrap();
+        let _open = self.changed.wait_while(open, |open| !*open).unwrap();
+    }
+}
+
+pub struct GateOpener(Arc<Gate>);
+
+impl Drop for GateOpener {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+struct GatedSigner {
+    inner: vouch::signer::SoftwareSigner,
+    gate: Arc<Gate>,
+}
+
+impl TokenSigner for GatedSigner {
+    fn published(&self) -> &vouch::signer::PublishedKey {
+        self.inner.published()
+    }
+
+    fn sign(&self, input: &[u8]) -> Result<Vec<u8>, vouch::signer::SignError> {
+        self.gate.pass();
+        self.inner.sign(input)
     }
 }
 
