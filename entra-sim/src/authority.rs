@@ -23,6 +23,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair,
     KeyUsagePurpose, PKCS_RSA_SHA256,
 };
+use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -61,7 +62,7 @@ impl SigningKey {
     pub fn generate() -> Result<SigningKey, SimError> {
         let key = RsaKeyPair::generate(KeySize::Rsa2048).map_err(crypto)?;
         let pkcs8 = key.as_der().map_err(crypto)?.as_ref().to_vec();
-        let der = PrivatePkcs8KeyDer::from(pkcs8);
+        let der = PrivatePkcs8KeyDer::from(pkcs8.clone());
         let rc_key =
             KeyPair::from_pkcs8_der_and_sign_algo(&der, &PKCS_RSA_SHA256).map_err(crypto)?;
         let mut params = CertificateParams::default();
@@ -70,7 +71,12 @@ impl SigningKey {
             .distinguished_name
             .push(DnType::CommonName, "accounts.accesscontrol.windows.net");
         let cert = params.self_signed(&rc_key).map_err(crypto)?;
-        let certificate_der = cert.der().to_vec();
+        SigningKey::from_parts(&pkcs8, cert.der().to_vec())
+    }
+
+    /// A key saved earlier: its PKCS#8 document and its certificate.
+    pub fn from_parts(pkcs8: &[u8], certificate_der: Vec<u8>) -> Result<SigningKey, SimError> {
+        let key = RsaKeyPair::from_pkcs8(pkcs8).map_err(crypto)?;
         let digest = aws_lc_rs::digest::digest(
             &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
             &certificate_der,
@@ -80,6 +86,13 @@ impl SigningKey {
             key,
             certificate_der,
         })
+    }
+
+    /// The key's PKCS#8 document and its certificate, to be saved and given to
+    /// [`SigningKey::from_parts`] later.
+    pub fn to_parts(&self) -> Result<(Vec<u8>, Vec<u8>), SimError> {
+        let pkcs8 = self.key.as_der().map_err(crypto)?.as_ref().to_vec();
+        Ok((pkcs8, self.certificate_der.clone()))
     }
 
     /// Signs `signing_input` with RS256.
@@ -146,13 +159,24 @@ impl Drop for Authority {
 impl Authority {
     /// Starts the authority on a free loopback port with one published signing key.
     pub async fn start() -> Result<Authority, SimError> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        Authority::start_with(loopback, Identity::generate()?).await
+    }
+
+    /// Starts the authority on a loopback address with an identity made earlier, so that an
+    /// appliance configured to trust it finds the same CA and keys after a restart.
+    pub async fn start_with(listen: SocketAddr, identity: Identity) -> Result<Authority, SimError> {
+        if !listen.ip().is_loopback() {
+            let why = format!("{listen} is not a loopback address");
+            return Err(SimError::Io(std::io::Error::other(why)));
+        }
+        let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let (ca_pem, tls) = server_tls()?;
-        let origin = format!("https://127.0.0.1:{}", addr.port());
+        let tls = server_config(&identity)?;
+        let origin = format!("https://{addr}");
         let shared = Arc::new(Shared {
             origin: origin.clone(),
-            published: Mutex::new(vec![Arc::new(SigningKey::generate()?)]),
+            published: Mutex::new(vec![Arc::new(identity.signing)]),
             failure: Mutex::new(None),
             key_fetches: AtomicU64::new(0),
         });
@@ -160,7 +184,7 @@ impl Authority {
         Ok(Authority {
             origin,
             addr,
-            ca_pem,
+            ca_pem: identity.ca_pem,
             shared,
             task,
         })
@@ -247,25 +271,47 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// A CA and a server certificate for 127.0.0.1 and localhost that it issued.
-fn server_tls() -> Result<(String, Arc<rustls::ServerConfig>), SimError> {
-    let mut ca_params = CertificateParams::default();
-    ca_params.distinguished_name = DistinguishedName::new();
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "entra-sim test CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(crypto)?)
+/// What an authority is known by across restarts: the CA an appliance is told to trust, the
+/// server certificate it issued for 127.0.0.1 and localhost, and the hint-signing key.
+pub struct Identity {
+    pub ca_pem: String,
+    pub server_cert_pem: String,
+    pub server_key_pem: String,
+    pub signing: SigningKey,
+}
+
+impl Identity {
+    /// A new CA, server certificate and signing key.
+    pub fn generate() -> Result<Identity, SimError> {
+        let mut ca_params = CertificateParams::default();
+        ca_params.distinguished_name = DistinguishedName::new();
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "entra-sim test CA");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(crypto)?)
+            .map_err(crypto)?;
+
+        let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+        let params = CertificateParams::new(names).map_err(crypto)?;
+        let key = KeyPair::generate().map_err(crypto)?;
+        let cert = params.signed_by(&key, &ca).map_err(crypto)?;
+        Ok(Identity {
+            ca_pem: ca.pem(),
+            server_cert_pem: cert.pem(),
+            server_key_pem: key.serialize_pem(),
+            signing: SigningKey::generate()?,
+        })
+    }
+}
+
+fn server_config(identity: &Identity) -> Result<Arc<rustls::ServerConfig>, SimError> {
+    let chain = CertificateDer::pem_slice_iter(identity.server_cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
         .map_err(crypto)?;
-
-    let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
-    let params = CertificateParams::new(names).map_err(crypto)?;
-    let key = KeyPair::generate().map_err(crypto)?;
-    let cert = params.signed_by(&key, &ca).map_err(crypto)?;
-
-    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let chain = vec![CertificateDer::from(cert.der().to_vec())];
+    let key_der =
+        PrivateKeyDer::from_pem_slice(identity.server_key_pem.as_bytes()).map_err(crypto)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -274,7 +320,7 @@ fn server_tls() -> Result<(String, Arc<rustls::ServerConfig>), SimError> {
         .with_single_cert(chain, key_der)
         .map_err(crypto)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok((ca.pem(), Arc::new(config)))
+    Ok(Arc::new(config))
 }
 
 async fn serve(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Shared>) {

@@ -16,7 +16,7 @@ pub mod authority;
 pub mod browser;
 pub mod relying;
 
-pub use authority::{Authority, Failure};
+pub use authority::{Authority, Failure, Identity, SigningKey};
 pub use browser::{Browser, Form, Page};
 pub use relying::{Expected, RelyingParty};
 

@@ -1,0 +1,247 @@
+//! The crypto bound: what one core of this machine can do if a sign-in cost nothing but its
+//! cryptography, measured through the appliance's own library functions with no I/O.
+//!
+//! One sign-in's crypto is: verify Entra's hint (RS256), seal and open the transaction
+//! (AES-256-GCM), check the TOTP code (HMAC), and sign the `id_token` (RS256). The RSA
+//! signature dominates. A load run divides the appliance's throughput per busy core by this
+//! bound; the rest of the gap is TLS, HTTP, HTML and scheduling.
+
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::encoding::AsDer as _;
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use entra_sim::{APP_ID, Authority, SigningKey, TENANT, USER_OID, USER_SUB};
+use serde::Serialize;
+use vouch::eam::claims::Offer;
+use vouch::eam::transaction::{Transaction, Transactions};
+use vouch::entra::Cloud;
+use vouch::factor::Method;
+use vouch::factor::otp::{self, TotpParams};
+use vouch::jose::hint::{EntraKey, Expectations, UnverifiedHint};
+use vouch::jose::token::{self, IdTokenClaims};
+use vouch::signer::{SoftwareSigner, TokenSigner as _};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BoundError {
+    #[error("making the bound's keys: {0}")]
+    Keys(String),
+    #[error("the appliance's {step} refused a well-formed input: {detail}")]
+    Refused { step: &'static str, detail: String },
+}
+
+/// Microseconds per sign-in for each part, and the sign-ins per second they allow.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BoundReport {
+    pub iterations: u64,
+    pub hint_verify_us: f64,
+    pub transaction_seal_open_us: f64,
+    pub totp_verify_us: f64,
+    pub token_sign_us: f64,
+    pub signin_us: f64,
+    pub signins_per_sec: f64,
+}
+
+impl BoundReport {
+    pub fn text(&self) -> String {
+        format!(
+            "crypto bound, one core, no I/O ({} sign-ins)\n\
+             \x20 hint verify        {:>9.1} µs\n\
+             \x20 transaction        {:>9.1} µs\n\
+             \x20 TOTP verify        {:>9.1} µs\n\
+             \x20 token sign         {:>9.1} µs\n\
+             \x20 one sign-in        {:>9.1} µs\n\
+             bound       {:.1} sign-ins/s per core\n",
+            self.iterations,
+            self.hint_verify_us,
+            self.transaction_seal_open_us,
+            self.totp_verify_us,
+            self.token_sign_us,
+            self.signin_us,
+            self.signins_per_sec,
+        )
+    }
+}
+
+/// What one sign-in's crypto works on, made once.
+struct Inputs {
+    hint: String,
+    entra_key: EntraKey,
+    issuer: String,
+    seed: Vec<u8>,
+    params: TotpParams,
+    transactions: Transactions,
+    signer: SoftwareSigner,
+}
+
+impl Inputs {
+    fn new() -> Result<Inputs, BoundError> {
+        let keys = |e: &dyn std::fmt::Display| BoundError::Keys(e.to_string());
+        let entra = SigningKey::generate().map_err(|e| keys(&e))?;
+        let issuer = format!("https://127.0.0.1:1/{TENANT}/v2.0");
+        let now = entra_sim::unix_now();
+        let claims = serde_json::json!({
+            "ver": "2.0", "iss": issuer, "sub": USER_SUB, "aud": APP_ID, "exp": now - 1,
+            "iat": now, "nbf": now, "oid": USER_OID, "tid": TENANT,
+        });
+        let hint = entra_sim::authority::compact(&entra, &Authority::hint_header(&entra), &claims);
+        let jwk = entra.jwk(&issuer);
+        let part = |name: &str| URL_SAFE_NO_PAD.decode(jwk[name].as_str().unwrap_or_default());
+        let (n, e) = (
+            part("n").map_err(|e| keys(&e))?,
+            part("e").map_err(|e| keys(&e))?,
+        );
+        let entra_key = EntraKey::from_components(entra.kid.clone(), &n, &e)
+            .ok_or_else(|| BoundError::Keys("the hint key was refused".into()))?;
+
+        let rsa = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|e| keys(&e))?;
+        let pkcs8 = rsa.as_der().map_err(|e| keys(&e))?;
+        let signer =
+            SoftwareSigner::new(pkcs8.as_ref(), b"bound".to_vec()).map_err(|e| keys(&e))?;
+        Ok(Inputs {
+            hint,
+            entra_key,
+            issuer,
+            seed: b"12345678901234567890".to_vec(),
+            params: TotpParams::default(),
+            transactions: Transactions::default(),
+            signer,
+        })
+    }
+}
+
+/// Per-part time spent so far.
+#[derive(Default)]
+struct Spent {
+    hint: Duration,
+    transaction: Duration,
+    totp: Duration,
+    token: Duration,
+}
+
+/// Runs sign-in crypto on this thread for about `secs` and reports the bound.
+pub fn measure(secs: Duration) -> Result<BoundReport, BoundError> {
+    let inputs = Inputs::new()?;
+    let mut spent = Spent::default();
+    let started = Instant::now();
+    let mut iterations = 0u64;
+    while started.elapsed() < secs || iterations < 20 {
+        one_signin(&inputs, &mut spent)?;
+        iterations += 1;
+    }
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / iterations as f64;
+    let signin_us = per(spent.hint + spent.transaction + spent.totp + spent.token);
+    Ok(BoundReport {
+        iterations,
+        hint_verify_us: per(spent.hint),
+        transaction_seal_open_us: per(spent.transaction),
+        totp_verify_us: per(spent.totp),
+        token_sign_us: per(spent.token),
+        signin_us,
+        signins_per_sec: 1e6 / signin_us,
+    })
+}
+
+fn one_signin(inputs: &Inputs, spent: &mut Spent) -> Result<(), BoundError> {
+    let now = entra_sim::unix_now();
+    let refused = |step, e: &dyn std::fmt::Display| BoundError::Refused {
+        step,
+        detail: e.to_string(),
+    };
+
+    let t = Instant::now();
+    let expect = Expectations {
+        issuer: &inputs.issuer,
+        audiences: &[APP_ID],
+        now,
+        max_age: 600,
+        skew: 300,
+    };
+    let hint = UnverifiedHint::parse(&inputs.hint)
+        .and_then(|h| h.verify(&inputs.entra_key, &expect))
+        .map_err(|e| refused("hint check", &e))?;
+    spent.hint += t.elapsed();
+
+    let t = Instant::now();
+    let sealed = inputs.transactions.seal(&transaction(hint.sub, now));
+    let txn = inputs
+        .transactions
+        .open(&sealed)
+        .map_err(|e| refused("transaction", &e))?;
+    spent.transaction += t.elapsed();
+
+    let code = otp::totp(&inputs.seed, inputs.params, now);
+    let t = Instant::now();
+    otp::matching_step(&inputs.seed, inputs.params, &code, now).map_err(|e| refused("TOTP", &e))?;
+    spent.totp += t.elapsed();
+
+    let t = Instant::now();
+    sign_token(inputs, &txn, now)?;
+    spent.token += t.elapsed();
+    Ok(())
+}
+
+fn transaction(sub: String, now: i64) -> Transaction {
+    Transaction {
+        id: Transaction::new_id(),
+        tid: TENANT.into(),
+        oid: USER_OID.into(),
+        sub,
+        nonce: Some("AwABEgEAAAADAOz_BQD0_8Xk".into()),
+        state: Some("rQQIARAAjZE9aMNAFMdfk1I".into()),
+        client_id: entra_sim::CLIENT_ID.into(),
+        cloud: Cloud::Global,
+        offers: vec![Offer {
+            method: Method::Totp,
+            acr: "possessionorinherence".into(),
+        }],
+        client_request_id: None,
+        created: now,
+        expires: now + 240,
+    }
+}
+
+fn sign_token(inputs: &Inputs, txn: &Transaction, now: i64) -> Result<String, BoundError> {
+    let claims = IdTokenClaims {
+        iss: "https://localhost:8443",
+        aud: &txn.client_id,
+        sub: &txn.sub,
+        iat: now,
+        nbf: now,
+        exp: now + 300,
+        nonce: txn.nonce.as_deref(),
+        acr: "possessionorinherence",
+        amr: [Method::Totp.amr()],
+    };
+    let input = token::signing_input(&inputs.signer.published().kid, &claims);
+    let signature = inputs
+        .signer
+        .sign(input.as_bytes())
+        .map_err(|e| BoundError::Refused {
+            step: "token signer",
+            detail: e.to_string(),
+        })?;
+    Ok(token::assemble(input, &signature))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_bound_adds_up_its_parts_and_inverts_to_a_rate() {
+        let report = measure(Duration::from_millis(10)).unwrap();
+        assert!(report.iterations >= 20);
+        let parts = report.hint_verify_us
+            + report.transaction_seal_open_us
+            + report.totp_verify_us
+            + report.token_sign_us;
+        assert!((parts - report.signin_us).abs() < 1e-6 * parts.max(1.0));
+        assert!((report.signins_per_sec * report.signin_us - 1e6).abs() < 1.0);
+        assert!(report.token_sign_us > report.totp_verify_us);
+    }
+}

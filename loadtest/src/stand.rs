@@ -1,0 +1,246 @@
+//! The stand: a directory holding everything a run needs besides the appliance itself.
+//!
+//! ```text
+//! DIR/stand.json       ports, tenant and user count
+//! DIR/vouch.toml       the appliance's configuration: one tenant that trusts the tool's Entra
+//! DIR/entra/           the tool's Entra: CA, server certificate and key, hint-signing key
+//! DIR/users.json       every user's ids and TOTP seed (0600)
+//! DIR/state/           the appliance's state directory, users already enrolled
+//! ```
+//!
+//! The Entra identity is kept so that an appliance started by hand keeps trusting the tool's
+//! Entra from one run to the next.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+
+use entra_sim::{APP_ID, CLIENT_ID, Identity, SigningKey, TENANT};
+use serde::{Deserialize, Serialize};
+use vouch::config::Config;
+use vouch::factor::otp::TotpParams;
+use vouch::store::{CredentialStore, NewTotp};
+
+use crate::StandError;
+use crate::users::{User, Users};
+
+const MANIFEST: &str = "stand.json";
+/// The issuer's host name; the appliance's self-signed certificate names it.
+const ISSUER_HOST: &str = "localhost";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub appliance: SocketAddr,
+    pub entra: SocketAddr,
+    pub tenant: String,
+    pub users: usize,
+}
+
+/// A prepared stand, read back.
+pub struct Stand {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub users: Users,
+}
+
+impl Stand {
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("vouch.toml")
+    }
+
+    /// The appliance's own TLS certificate, which the browsers trust.
+    pub fn appliance_cert(&self) -> PathBuf {
+        self.dir.join("state/tls/cert.pem")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("vouch.log")
+    }
+
+    pub fn issuer(&self) -> String {
+        format!("https://{ISSUER_HOST}:{}", self.manifest.appliance.port())
+    }
+
+    /// The Entra identity saved with the stand.
+    pub fn entra_identity(&self) -> Result<Identity, StandError> {
+        let dir = self.dir.join("entra");
+        let read = |name: &str| {
+            let path = dir.join(name);
+            std::fs::read(&path).map_err(|e| StandError::io(&path, e))
+        };
+        let text = |name: &str| {
+            read(name).and_then(|b| {
+                String::from_utf8(b).map_err(|e| StandError::damaged(&dir.join(name), e))
+            })
+        };
+        let signing = SigningKey::from_parts(&read("signing.pk8")?, read("signing.der")?)
+            .map_err(|e| StandError::damaged(&dir.join("signing.pk8"), e))?;
+        Ok(Identity {
+            ca_pem: text("ca.pem")?,
+            server_cert_pem: text("server.pem")?,
+            server_key_pem: text("server.key")?,
+            signing,
+        })
+    }
+
+    pub fn load(dir: &Path) -> Result<Stand, StandError> {
+        let path = dir.join(MANIFEST);
+        if !path.is_file() {
+            return Err(StandError::Missing {
+                dir: dir.to_owned(),
+            });
+        }
+        let bytes = std::fs::read(&path).map_err(|e| StandError::io(&path, e))?;
+        let manifest: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| StandError::damaged(&path, e))?;
+        let users = Users::load(&dir.join("users.json"))?;
+        Ok(Stand {
+            dir: dir.to_owned(),
+            manifest,
+            users,
+        })
+    }
+
+    /// Writes a new stand into `dir`, which must not hold one already.
+    pub fn prepare(
+        dir: &Path,
+        users: usize,
+        appliance: SocketAddr,
+        entra: SocketAddr,
+    ) -> Result<Stand, StandError> {
+        if dir.join(MANIFEST).exists() {
+            return Err(StandError::Exists {
+                dir: dir.to_owned(),
+            });
+        }
+        vouch::provision::ensure_dir(dir).map_err(|e| StandError::io(dir, e))?;
+        let identity = Identity::generate().map_err(|e| StandError::io(dir, e))?;
+        save_identity(&dir.join("entra"), &identity)?;
+        let manifest = Manifest {
+            appliance,
+            entra,
+            tenant: TENANT.to_owned(),
+            users,
+        };
+        let stand = Stand {
+            dir: dir.to_owned(),
+            users: enrol(&dir.join("state"), users)?,
+            manifest,
+        };
+        stand.write_config()?;
+        stand.users.save(&dir.join("users.json"))?;
+        let bytes = serde_json::to_vec_pretty(&stand.manifest).unwrap_or_default();
+        write(&dir.join(MANIFEST), &bytes)?;
+        Ok(stand)
+    }
+
+    /// The appliance's configuration, checked by the appliance's own parser before it is kept.
+    fn write_config(&self) -> Result<(), StandError> {
+        let text = format!(
+            "# Written by vouch-loadtest: a load stand, not a production configuration.\n\
+             [server]\nissuer = \"{issuer}\"\nlisten = [\"{listen}\"]\nstate_dir = \"state\"\n\n\
+             [[tenant]]\nid = \"{TENANT}\"\nname = \"load stand\"\napp_id = \"{APP_ID}\"\n\
+             client_id = \"{CLIENT_ID}\"\n\n\
+             [tenant.test_authority]\nurl = \"https://{entra}\"\nca_file = \"entra/ca.pem\"\n",
+            issuer = self.issuer(),
+            listen = self.manifest.appliance,
+            entra = self.manifest.entra,
+        );
+        let path = self.config_path();
+        write(&path, text.as_bytes())?;
+        Config::load(&path).map_err(|e| StandError::damaged(&path, e))?;
+        Ok(())
+    }
+}
+
+/// Gives `count` users a TOTP seed in one write of the store, and creates the appliance's
+/// TLS certificate so that browsers can trust it before the appliance first starts.
+fn enrol(state: &Path, count: usize) -> Result<Users, StandError> {
+    vouch::provision::ensure_dir(state).map_err(|e| StandError::io(state, e))?;
+    vouch::provision::tls_config(state, None).map_err(|e| StandError::io(state, e))?;
+    let store = CredentialStore::open(state).map_err(|e| StandError::io(state, e))?;
+    let params = TotpParams::default();
+    let oids: Vec<String> = (0..count).map(|i| User::new(i, &[]).oid).collect();
+    let new: Vec<NewTotp<'_>> = oids
+        .iter()
+        .map(|oid| NewTotp {
+            tenant: TENANT,
+            oid,
+            params,
+        })
+        .collect();
+    let seeds = store
+        .enroll_totp_many(&new, false, entra_sim::unix_now())
+        .map_err(|e| StandError::io(state, e))?;
+    let list = seeds
+        .iter()
+        .enumerate()
+        .map(|(i, s)| User::new(i, s))
+        .collect();
+    Ok(Users {
+        tenant: TENANT.to_owned(),
+        params,
+        list,
+    })
+}
+
+fn save_identity(dir: &Path, identity: &Identity) -> Result<(), StandError> {
+    vouch::provision::ensure_dir(dir).map_err(|e| StandError::io(dir, e))?;
+    let (pkcs8, cert) = identity
+        .signing
+        .to_parts()
+        .map_err(|e| StandError::io(dir, e))?;
+    write(&dir.join("ca.pem"), identity.ca_pem.as_bytes())?;
+    write(&dir.join("server.pem"), identity.server_cert_pem.as_bytes())?;
+    write(&dir.join("server.key"), identity.server_key_pem.as_bytes())?;
+    write(&dir.join("signing.pk8"), &pkcs8)?;
+    write(&dir.join("signing.der"), &cert)
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), StandError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| StandError::io(path, e))?;
+    file.write_all(bytes).map_err(|e| StandError::io(path, e))
+}
+
+/// A loopback address with a port nobody listens on right now.
+pub fn free_loopback_port() -> Result<SocketAddr, StandError> {
+    let probe = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map_err(|e| StandError::io(Path::new("127.0.0.1:0"), e))?;
+    Ok(probe)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_prepared_stand_reads_back_with_its_users_enrolled_and_refuses_a_second_prepare() {
+        let dir = tempfile::tempdir().unwrap();
+        let appliance = SocketAddr::from((Ipv4Addr::LOCALHOST, 18443));
+        let entra = SocketAddr::from((Ipv4Addr::LOCALHOST, 19443));
+        let made = Stand::prepare(dir.path(), 5, appliance, entra).unwrap();
+
+        let stand = Stand::load(dir.path()).unwrap();
+        assert_eq!(stand.users.list, made.users.list);
+        assert_eq!(stand.issuer(), "https://localhost:18443");
+        let config = Config::load(&stand.config_path()).unwrap();
+        assert_eq!(config.tenants[0].authority(), "https://127.0.0.1:19443");
+
+        let store = CredentialStore::open(&dir.path().join("state")).unwrap();
+        assert_eq!(store.list().len(), 5);
+        let kid = stand.entra_identity().unwrap().signing.kid;
+        assert_eq!(kid, stand.entra_identity().unwrap().signing.kid);
+        let again = Stand::prepare(dir.path(), 5, appliance, entra);
+        assert!(matches!(again, Err(StandError::Exists { .. })));
+    }
+}

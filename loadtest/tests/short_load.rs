@@ -1,0 +1,63 @@
+//! A short real load: a stand prepared by the tool, the appliance served in this process from
+//! the stand's configuration, and a closed loop whose every token must validate.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use vouch::app::App;
+use vouch::config::Config;
+use vouch::server::Server;
+use vouch_loadtest::cli::{Appliance, Common, Load, RunPlan};
+use vouch_loadtest::session::Session;
+use vouch_loadtest::stand::{Stand, free_loopback_port};
+use vouch_loadtest::{bound, run};
+
+const USERS: usize = 60;
+
+async fn appliance(stand: &Stand) -> Server {
+    let config = Config::load(&stand.config_path()).expect("the stand's configuration");
+    let tls = vouch::provision::tls_config(&config.state_dir, None).expect("TLS");
+    let app = Arc::new(App::new(config).expect("app"));
+    Server::start(app, tls, &[stand.manifest.appliance])
+        .await
+        .expect("server")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_closed_loop_completes_sign_ins_whose_every_token_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, entra) = (free_loopback_port().unwrap(), free_loopback_port().unwrap());
+    let stand = Stand::prepare(dir.path(), USERS, addr, entra).unwrap();
+    let server = appliance(&stand).await;
+
+    let common = Common {
+        appliance: Appliance::Target {
+            addr,
+            pid: Some(std::process::id()),
+        },
+        dir: Some(dir.path().to_owned()),
+        users: USERS,
+        json: None,
+    };
+    let session = Arc::new(Session::open(&common, false).await.expect("session"));
+    let plan = RunPlan {
+        common,
+        load: Load::Closed { concurrent: 4 },
+        duration: Duration::from_secs(2),
+        new_connection: false,
+        http1: false,
+    };
+    let bound = bound::measure(Duration::from_millis(20)).unwrap();
+    let report = run::run(&plan, session.clone(), &bound).await;
+    session.close().await;
+    server.shutdown().await;
+
+    let report = report.expect("the run");
+    assert_eq!(report.errors_total, 0, "{}", report.text());
+    assert!(report.signins_ok >= 24, "{}", report.text());
+    assert_eq!(report.tokens_validated, report.signins_ok);
+    assert_eq!(report.latency.signin.count, report.signins_ok);
+    assert!(report.efficiency.is_some_and(|e| e.cpu_cores_used > 0.0));
+}
