@@ -47,7 +47,7 @@ pub struct BoundReport {
 impl BoundReport {
     pub fn text(&self) -> String {
         format!(
-            "crypto bound, one core, no I/O ({} sign-ins)\n\
+            "crypto bound, one core, no I/O (fastest slice, {} sign-ins)\n\
              \x20 hint verify        {:>9.1} µs\n\
              \x20 transaction        {:>9.1} µs\n\
              \x20 TOTP verify        {:>9.1} µs\n\
@@ -121,14 +121,28 @@ struct Spent {
     token: Duration,
 }
 
-/// Runs sign-in crypto on this thread for about `secs` and reports the bound.
+/// Runs sign-in crypto on this thread for about `secs`, in [`SLICES`] slices, and reports the
+/// fastest slice: other work on the machine can only slow a slice down, never speed it up.
 pub fn measure(secs: Duration) -> Result<BoundReport, BoundError> {
     let inputs = Inputs::new()?;
+    let mut best: Option<BoundReport> = None;
+    for _ in 0..SLICES {
+        let slice = measure_slice(&inputs, secs / SLICES)?;
+        if best.is_none_or(|b| slice.signins_per_sec > b.signins_per_sec) {
+            best = Some(slice);
+        }
+    }
+    best.ok_or_else(|| BoundError::Keys("no slice was measured".into()))
+}
+
+const SLICES: u32 = 5;
+
+fn measure_slice(inputs: &Inputs, secs: Duration) -> Result<BoundReport, BoundError> {
     let mut spent = Spent::default();
     let started = Instant::now();
     let mut iterations = 0u64;
     while started.elapsed() < secs || iterations < 20 {
-        one_signin(&inputs, &mut spent)?;
+        one_signin(inputs, &mut spent)?;
         iterations += 1;
     }
     let per = |d: Duration| d.as_secs_f64() * 1e6 / iterations as f64;

@@ -2,7 +2,8 @@
 //!
 //! A [`Browser`] keeps its connection between requests, as a real browser does; a run that
 //! asks for a new connection per sign-in gives each sign-in a new browser. TLS session
-//! resumption is off, so every new connection costs the appliance a full handshake.
+//! resumption is off, so every new connection costs the appliance a full handshake. Nagle's
+//! algorithm is off, as in browsers, so that small writes are not held for delayed ACKs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,13 +71,16 @@ impl Agent {
             .with_root_certificates(roots)
             .with_no_client_auth();
         tls.resumption = rustls::client::Resumption::disabled();
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.enforce_http(false);
         let builder = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only();
         let connector = if http1_only {
-            builder.enable_http1().build()
+            builder.enable_http1().wrap_connector(tcp)
         } else {
-            builder.enable_http1().enable_http2().build()
+            builder.enable_http1().enable_http2().wrap_connector(tcp)
         };
         Ok(Agent {
             origin: origin.trim_end_matches('/').into(),

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod client;
 pub mod flow;
 pub mod hints;
+pub mod loopback;
 pub mod memory;
 pub mod procstat;
 pub mod report;

@@ -250,11 +250,11 @@ fn mode_name(plan: &RunPlan) -> String {
 fn notes(plan: &RunPlan, shared: &Shared, throughput: f64, skipped: u64) -> Vec<String> {
     let users = shared.session.pool.len();
     let mut notes = Vec::new();
-    let pace = match plan.load {
-        Load::Open { ramp, .. } => ramp.peak(),
-        Load::Closed { .. } => throughput,
+    let short = match plan.load {
+        Load::Open { ramp, .. } => (users < users_for_rate(ramp.peak())).then_some(ramp.peak()),
+        Load::Closed { .. } => (skipped > 0).then_some(throughput),
     };
-    if skipped > 0 || users < users_for_rate(pace) {
+    if let Some(pace) = short {
         notes.push(format!(
             "{users} users are too few for {pace:.0} sign-ins/s: each user signs in at most once \
              per 30-s step; give --users {} or more",
