@@ -18,3 +18,4 @@ pub mod seal;
 pub mod server;
 pub mod signer;
 pub mod store;
+pub mod systemd;

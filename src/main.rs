@@ -207,11 +207,12 @@ fn check(config: &Config) {
 }
 
 fn serve(config: Config) -> Result<(), Failure> {
+    let inherited = vouch::systemd::inherited_listeners().map_err(other)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(other)?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         for t in &config.tenants {
             if let Some(lab) = &t.test_authority {
                 tracing::warn!(
@@ -239,10 +240,23 @@ fn serve(config: Config) -> Result<(), Failure> {
             signing_kid = %app.signer.published().kid,
             "vouch starting"
         );
-        let server = Server::start(app.clone(), tls, &config.listen)
-            .await
-            .map_err(other)?;
+        let server = if inherited.is_empty() {
+            Server::start(app.clone(), tls, &config.listen).await
+        } else {
+            tracing::info!(
+                sockets = inherited.len(),
+                "serving on sockets passed by systemd"
+            );
+            inherited
+                .into_iter()
+                .map(tokio::net::TcpListener::from_std)
+                .collect::<std::io::Result<Vec<_>>>()
+                .and_then(|listeners| Server::serve(app.clone(), tls, listeners))
+        }
+        .map_err(other)?;
         tracing::info!(issuer = %config.issuer, discovery = %config.discovery_url(), "serving");
+        vouch::systemd::ready(&format!("serving {}", config.issuer));
+        tokio::spawn(vouch::systemd::run_watchdog(app.clone()));
 
         let keys = app.keys.clone();
         tokio::spawn(async move {
@@ -263,10 +277,14 @@ fn serve(config: Config) -> Result<(), Failure> {
             grace_secs = app.config.shutdown_grace_secs,
             "shutting down: no new connections, finishing open requests"
         );
+        vouch::systemd::stopping();
         server.shutdown().await;
-        tracing::info!("stopped");
         Ok(())
-    })
+    });
+    // Tasks still running after the grace period (a signature, a key fetch) are abandoned.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    tracing::info!("stopped");
+    served
 }
 
 async fn shutdown_signal() {

@@ -124,7 +124,10 @@ impl CredentialStore {
     /// Opens the store in `dir`, creating the directory, key and file on first use.
     pub fn open(dir: &Path) -> Result<CredentialStore, StoreError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let sealer = load_or_create_key(&dir.join(KEY))?;
+        let sealer = match credential_key() {
+            Some(path) => load_key(&path)?,
+            None => load_or_create_key(&dir.join(KEY))?,
+        };
         let store = CredentialStore {
             dir: dir.to_owned(),
             sealer,
@@ -211,7 +214,7 @@ impl CredentialStore {
             tenant: tenant.into(),
             oid: oid.into(),
             method: "totp",
-            key: self.dir.join(KEY),
+            key: credential_key().unwrap_or_else(|| self.dir.join(KEY)),
         };
         let sealed = b64url_decode(&record.seed, "seed").map_err(|_| undecryptable())?;
         let seed = self
@@ -396,6 +399,20 @@ fn write_atomically(path: &Path, file: &StoreFile) -> Result<(), StoreError> {
             .map_err(io_err(dir))?;
     }
     Ok(())
+}
+
+/// The key systemd passes as the credential `store.key` (`LoadCredential=`), if it does.
+fn credential_key() -> Option<PathBuf> {
+    let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
+    let path = Path::new(&dir).join(KEY);
+    path.is_file().then_some(path)
+}
+
+fn load_key(path: &Path) -> Result<Sealer, StoreError> {
+    let key = fs::read(path).map_err(io_err(path))?;
+    Sealer::new(&key).ok_or_else(|| StoreError::BadKey {
+        path: path.to_owned(),
+    })
 }
 
 fn load_or_create_key(path: &Path) -> Result<Sealer, StoreError> {
