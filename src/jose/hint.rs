@@ -5,10 +5,13 @@
 //! key set, verify the signature, then check `iss`, `aud`, freshness on `iat` (never `exp`,
 //! since Entra issues hints already expired) and the shape of `sub`, `oid` and `tid`.
 
+use std::fmt;
+
 use aws_lc_rs::signature::{self, ParsedPublicKey, RsaPublicKeyComponents};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
-use super::{Jws, JwsError, truncate};
+use super::{Compact, Jws, JwsError, b64url_decode, truncate};
 
 /// Why a hint was refused. Every variant means "do not trust this request".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,11 +83,39 @@ impl EntraKey {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+/// `aud`: one string or an array of them (RFC 7519 §4.1.3), read in one pass.
+#[derive(Debug, Clone)]
 enum Audience {
     One(String),
     Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(AudienceVisitor)
+    }
+}
+
+struct AudienceVisitor;
+
+impl<'de> Visitor<'de> for AudienceVisitor {
+    type Value = Audience;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or an array of strings")
+    }
+
+    fn visit_str<E: de::Error>(self, aud: &str) -> Result<Audience, E> {
+        Ok(Audience::One(aud.to_owned()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Audience, A::Error> {
+        let mut list = Vec::new();
+        while let Some(aud) = seq.next_element()? {
+            list.push(aud);
+        }
+        Ok(Audience::Many(list))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,7 +137,7 @@ struct Claims {
 /// A hint whose header and payload parsed, but whose signature is not yet checked.
 #[derive(Debug)]
 pub struct UnverifiedHint<'a> {
-    jws: Jws<'a>,
+    compact: Compact<'a>,
     kid: String,
     claims: Claims,
 }
@@ -125,14 +156,17 @@ pub struct VerifiedHint {
 
 impl<'a> UnverifiedHint<'a> {
     pub fn parse(token: &'a str) -> Result<Self, HintError> {
-        let jws = Jws::parse(token)?;
-        let kid = jws.kid.clone().ok_or(HintError::MissingKid)?;
-        let payload = jws.payload()?;
-        let claims: Claims =
-            serde_json::from_slice(&payload).map_err(|e| HintError::BadPayload {
-                detail: e.to_string(),
-            })?;
-        Ok(Self { jws, kid, claims })
+        let Jws { compact, kid } = Jws::parse(token)?;
+        let kid = kid.ok_or(HintError::MissingKid)?;
+        let payload = b64url_decode(compact.payload, "payload").map_err(JwsError::from)?;
+        let claims = read_claims(&payload).map_err(|e| HintError::BadPayload {
+            detail: e.to_string(),
+        })?;
+        Ok(Self {
+            compact,
+            kid,
+            claims,
+        })
     }
 
     /// The tenant the unverified payload names: only for choosing a key set.
@@ -149,9 +183,9 @@ impl<'a> UnverifiedHint<'a> {
         key: &EntraKey,
         expect: &Expectations<'_>,
     ) -> Result<VerifiedHint, HintError> {
-        self.jws.verify(key)?;
+        self.compact.verify(key)?;
 
-        let claims = self.claims;
+        let mut claims = self.claims;
         check_shape(&claims)?;
         if claims.iss != expect.issuer {
             let found = truncate(&claims.iss);
@@ -163,14 +197,25 @@ impl<'a> UnverifiedHint<'a> {
         check_audience(&claims.aud, expect.audiences)?;
         check_times(&claims, expect)?;
 
+        claims.tid.make_ascii_lowercase();
+        claims.oid.make_ascii_lowercase();
         Ok(VerifiedHint {
             lifetime: claims.exp.map(|exp| exp - claims.iat),
-            tid: claims.tid.to_ascii_lowercase(),
-            oid: claims.oid.to_ascii_lowercase(),
+            tid: claims.tid,
+            oid: claims.oid,
             sub: claims.sub,
             iat: claims.iat,
             preferred_username: claims.preferred_username,
         })
+    }
+}
+
+/// Parses the payload, skipping serde_json's per-string UTF-8 checks when the whole payload
+/// is known to be UTF-8; otherwise the slice parser reports the error, so errors are the same.
+fn read_claims(payload: &[u8]) -> serde_json::Result<Claims> {
+    match std::str::from_utf8(payload) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(payload),
     }
 }
 
@@ -244,6 +289,25 @@ mod tests {
         assert!(!is_guid("14c2f153-90a7-4689-9db7-9543bf084daz"));
         assert!(!is_guid("{14c2f153-90a7-4689-9db7-9543bf084dad}"));
         assert!(!is_guid(""));
+    }
+
+    fn audience(aud: &str) -> Result<Audience, String> {
+        let json = format!(
+            r#"{{"iss":"i","aud":{aud},"sub":"s","oid":"o","tid":"t","iat":1,"name":[{{}}]}}"#
+        );
+        let claims: Result<Claims, _> = serde_json::from_str(&json);
+        claims.map(|c| c.aud).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn audience_is_one_string_or_an_array_of_strings() {
+        assert!(matches!(audience(r#""a""#), Ok(Audience::One(a)) if a == "a"));
+        let many = audience(r#"["a","b\u0041"]"#);
+        assert!(matches!(many, Ok(Audience::Many(list)) if list == ["a", "bA"]));
+        assert!(matches!(audience("[]"), Ok(Audience::Many(list)) if list.is_empty()));
+        for bad in ["1", "null", "{}", r#"["a",1]"#, r#"[["a"]]"#, "true"] {
+            assert!(audience(bad).is_err(), "{bad}");
+        }
     }
 
     fn header(json: &str) -> String {

@@ -2,10 +2,13 @@
 //! Entra signs and the `id_token` vouch signs back.
 //!
 //! Both are RS256 compact JWS (RFC 7515 §7.1). The parsing here is written by hand rather than
-//! through a general JWT crate: the hint is the hottest input of the appliance, and a decoder
-//! that borrows from the token, decodes each part once and verifies with a key parsed when the
-//! key set was fetched keeps validation close to the cost of the RSA verify itself (the
-//! `hot_paths` bench compares it with raw aws-lc-rs and with the `jsonwebtoken` crate).
+//! through a general JWT crate because the hint is the hottest input of the appliance. The
+//! decoder borrows from the token, decodes the header and signature into stack buffers, reads
+//! each part once, and verifies with a key parsed when the key set was fetched. In the
+//! `hot_paths` bench (group `hint`, RSA-2048, on a shared two-core machine) that validates a
+//! hint at 0.89 to 0.91 of the rate of the bare aws-lc-rs verify, where the `jsonwebtoken`
+//! crate, which parses the key and the claims again for every token, reaches 0.70. The rest
+//! is about a microsecond of base64 and serde_json work on the three parts.
 
 pub mod hint;
 pub mod token;
@@ -20,6 +23,10 @@ use hint::EntraKey;
 
 /// The largest compact JWS accepted anywhere in vouch.
 pub const MAX_COMPACT_LEN: usize = 16 * 1024;
+/// Stack room for a decoded header; longer headers are decoded onto the heap.
+const HEADER_BUF: usize = 512;
+/// Stack room for a decoded signature: an RSA-8192 signature, the largest key accepted.
+const SIGNATURE_BUF: usize = 1024;
 
 /// A compact JWS split into its three parts, each still base64url text.
 #[derive(Debug, Clone, Copy)]
@@ -110,7 +117,8 @@ pub struct Jws<'a> {
 impl<'a> Jws<'a> {
     pub fn parse(token: &'a str) -> Result<Self, JwsError> {
         let compact = Compact::split(token)?;
-        let bytes = b64url_decode(compact.header, "header")?;
+        let mut buf = [0u8; HEADER_BUF];
+        let bytes = b64url_decode_into(compact.header, "header", &mut buf)?;
         let header: Header<'_> =
             serde_json::from_slice(&bytes).map_err(|e| JwsError::BadHeader {
                 detail: e.to_string(),
@@ -138,8 +146,16 @@ impl<'a> Jws<'a> {
 
     /// Checks the RS256 signature over the signing input with `key`.
     pub fn verify(&self, key: &EntraKey) -> Result<(), JwsError> {
-        let sig = b64url_decode(self.compact.signature, "signature")?;
-        if key.verify(self.compact.signing_input.as_bytes(), &sig) {
+        self.compact.verify(key)
+    }
+}
+
+impl Compact<'_> {
+    /// Checks the RS256 signature over the signing input with `key`; the header is not read.
+    pub fn verify(&self, key: &EntraKey) -> Result<(), JwsError> {
+        let mut buf = [0u8; SIGNATURE_BUF];
+        let sig = b64url_decode_into(self.signature, "signature", &mut buf)?;
+        if key.verify(self.signing_input.as_bytes(), &sig) {
             Ok(())
         } else {
             Err(JwsError::BadSignature)
@@ -158,6 +174,21 @@ pub fn b64url_decode(text: &str, part: &'static str) -> Result<Vec<u8>, CompactE
     URL_SAFE_NO_PAD
         .decode(text)
         .map_err(|_| CompactError::BadBase64 { part })
+}
+
+/// Decodes as [`b64url_decode`] does, into `buf` when the result fits there.
+fn b64url_decode_into<'b>(
+    text: &str,
+    part: &'static str,
+    buf: &'b mut [u8],
+) -> Result<Cow<'b, [u8]>, CompactError> {
+    if base64::decoded_len_estimate(text.len()) > buf.len() {
+        return b64url_decode(text, part).map(Cow::Owned);
+    }
+    let len = URL_SAFE_NO_PAD
+        .decode_slice(text, buf)
+        .map_err(|_| CompactError::BadBase64 { part })?;
+    Ok(Cow::Borrowed(&buf[..len]))
 }
 
 pub fn b64url_encode(bytes: &[u8]) -> String {
@@ -206,5 +237,25 @@ mod tests {
         assert!(b64url_decode("a+b/", "payload").is_err());
         assert!(b64url_decode("a b", "payload").is_err());
         assert_eq!(b64url_decode("YQ", "payload").expect("valid"), b"a");
+    }
+
+    #[test]
+    fn decoding_into_a_buffer_agrees_with_decoding_onto_the_heap() {
+        let long = b64url_encode(&[0xa5; 700]);
+        for text in [
+            "",
+            "YQ",
+            "YR",
+            "YQ==",
+            "a+b/",
+            "a b",
+            "Y",
+            "YWJj",
+            long.as_str(),
+        ] {
+            let mut buf = [0u8; 16];
+            let into = b64url_decode_into(text, "part", &mut buf).map(|b| b.into_owned());
+            assert_eq!(into, b64url_decode(text, "part"), "{text}");
+        }
     }
 }
