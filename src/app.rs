@@ -129,7 +129,11 @@ impl App {
         let staged = provision::staged_signer(&config.state_dir)?;
         let mut published = vec![signer.published().clone()];
         published.extend(staged.map(|s| s.published().clone()));
-        let signer = SignerPool::new(Arc::new(signer), config.signer_max_in_flight);
+        let signer = SignerPool::with_workers(
+            Arc::new(signer),
+            config.signer_workers,
+            config.signer_max_in_flight,
+        );
         App::with_signer(config, signer, &published)
     }
 

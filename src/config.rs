@@ -61,6 +61,7 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawSigner {
     kind: Option<SignerKind>,
+    workers: Option<usize>,
     max_in_flight: Option<usize>,
 }
 
@@ -140,6 +141,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub shutdown_grace_secs: u64,
     pub signer: SignerKind,
+    /// Threads that sign at once; by default one per core.
+    pub signer_workers: usize,
     pub signer_max_in_flight: usize,
     pub hint_max_age: i64,
     pub clock_skew: i64,
@@ -375,6 +378,12 @@ impl Config {
         let limits =
             Limits::from_raw(raw.limits).map_err(|(k, p)| err(&format!("limits.{k}"), p))?;
 
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let signer_workers = raw.signer.workers.unwrap_or(cores);
+        if !(1..=256).contains(&signer_workers) {
+            return Err(err("signer.workers", "must be 1 to 256".into()));
+        }
+
         let mut tenants: Vec<Tenant> = Vec::with_capacity(raw.tenants.len());
         for (i, t) in raw.tenants.into_iter().enumerate() {
             let tenant =
@@ -397,6 +406,7 @@ impl Config {
             max_body_bytes,
             shutdown_grace_secs: raw.server.shutdown_grace_secs.unwrap_or(10),
             signer: raw.signer.kind.unwrap_or_default(),
+            signer_workers,
             signer_max_in_flight,
             hint_max_age,
             clock_skew,

@@ -2,17 +2,20 @@
 //!
 //! A signer signs an RS256 signing input with one key and names that key. The embedded
 //! default keeps an RSA-2048 key in the state directory; hardware backends implement the same
-//! trait. Signing is slow (about a millisecond in software, more on a card), so the pool runs
-//! it on the blocking thread pool behind a bounded number of permits: when every permit is
-//! taken the sign-in is answered `temporarily_unavailable` at once instead of queueing past
-//! Entra's window.
+//! trait. Signing is slow (a quarter to a whole millisecond in software, more on a card), so
+//! the pool runs it on dedicated threads behind a bounded queue: when the queue is full the
+//! sign-in is answered `temporarily_unavailable` at once instead of waiting past Entra's
+//! window, and the async runtime never waits on a signature.
 
 use std::sync::Arc;
 
 use aws_lc_rs::digest;
 use aws_lc_rs::rsa::KeyPair as RsaKeyPair;
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
-use tokio::sync::Semaphore;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
+
+use tokio::sync::oneshot;
 
 use crate::jose::b64url_encode;
 
@@ -91,52 +94,120 @@ impl TokenSigner for SoftwareSigner {
     }
 }
 
-/// Runs signatures on the blocking pool, never more than `permits` at once.
+/// Runs signatures on a few dedicated threads behind a bounded queue.
+///
+/// As many workers as the signer can use at once (the cores, for the software signer) keep
+/// the key busy without crowding the cores with threads that each hold half a signature.
+/// Up to `capacity` signatures may be queued or under way; past that a signature is refused
+/// at once with [`SignError::Busy`], so no sign-in waits past Entra's window.
 #[derive(Clone)]
 pub struct SignerPool {
-    signer: Arc<dyn TokenSigner>,
-    permits: Arc<Semaphore>,
+    inner: Arc<PoolInner>,
+}
+
+struct PoolInner {
+    published: PublishedKey,
+    jobs: mpsc::Sender<Job>,
+    in_flight: AtomicUsize,
     capacity: usize,
 }
 
+struct Job {
+    signing_input: String,
+    reply: oneshot::Sender<Result<Vec<u8>, SignError>>,
+}
+
 impl SignerPool {
+    /// A pool with one worker per core.
     pub fn new(signer: Arc<dyn TokenSigner>, capacity: usize) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        SignerPool::with_workers(signer, cores, capacity)
+    }
+
+    pub fn with_workers(signer: Arc<dyn TokenSigner>, workers: usize, capacity: usize) -> Self {
         let capacity = capacity.max(1);
-        Self {
-            signer,
-            permits: Arc::new(Semaphore::new(capacity)),
-            capacity,
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..workers.max(1) {
+            let (signer, queue) = (signer.clone(), queue.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("vouch-signer-{i}"))
+                .spawn(move || work(&*signer, &queue));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a signer thread");
+            }
+        }
+        let published = signer.published().clone();
+        SignerPool {
+            inner: Arc::new(PoolInner {
+                published,
+                jobs,
+                in_flight: AtomicUsize::new(0),
+                capacity,
+            }),
         }
     }
 
     pub fn published(&self) -> &PublishedKey {
-        self.signer.published()
+        &self.inner.published
     }
 
-    /// Signatures in flight or waiting for a blocking thread.
+    /// Signatures queued or under way.
     pub fn in_flight(&self) -> usize {
-        self.capacity - self.permits.available_permits()
+        self.inner.in_flight.load(Ordering::Acquire)
     }
 
-    /// Whether every signing slot is taken, so that a new signature would be refused.
+    /// Whether the queue is full, so that a new signature would be refused.
     pub fn is_saturated(&self) -> bool {
-        self.permits.available_permits() == 0
+        self.in_flight() >= self.inner.capacity
     }
 
     pub async fn sign(&self, signing_input: String) -> Result<Vec<u8>, SignError> {
-        let busy = SignError::Busy {
-            permits: self.capacity,
+        let inner = &self.inner;
+        if inner.in_flight.fetch_add(1, Ordering::AcqRel) >= inner.capacity {
+            inner.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(SignError::Busy {
+                permits: inner.capacity,
+            });
+        }
+        let _slot = Slot(&inner.in_flight);
+        let (reply, answer) = oneshot::channel();
+        let ended = || SignError::Backend {
+            kid: inner.published.kid.clone(),
+            detail: "the signer threads have stopped".into(),
         };
-        let permit = self.permits.clone().try_acquire_owned().map_err(|_| busy)?;
-        let signer = self.signer.clone();
-        let job = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            signer.sign(signing_input.as_bytes())
-        });
-        job.await.map_err(|e| SignError::Backend {
-            kid: self.signer.published().kid.clone(),
-            detail: format!("signing task ended: {e}"),
-        })?
+        let job = Job {
+            signing_input,
+            reply,
+        };
+        inner.jobs.send(job).map_err(|_| ended())?;
+        answer.await.map_err(|_| ended())?
+    }
+}
+
+/// A place in the pool, given back when the signature is answered or abandoned.
+struct Slot<'a>(&'a AtomicUsize);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A worker: signs queued inputs until the pool is dropped.
+fn work(signer: &dyn TokenSigner, queue: &Mutex<mpsc::Receiver<Job>>) {
+    loop {
+        let job = {
+            let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+            queue.recv()
+        };
+        let Ok(job) = job else {
+            return;
+        };
+        if job.reply.is_closed() {
+            continue;
+        }
+        let _ = job.reply.send(signer.sign(job.signing_input.as_bytes()));
     }
 }
 
@@ -184,12 +255,39 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn pool_answers_busy_at_once_when_every_permit_is_taken() {
-        let pool = SignerPool::new(Arc::new(signer()), 1);
-        let held = pool.permits.clone().try_acquire_owned().expect("permit");
+    async fn pool_answers_busy_at_once_when_the_queue_is_full() {
+        let pool = SignerPool::with_workers(Arc::new(signer()), 1, 1);
+        let held = Slot(&pool.inner.in_flight);
+        pool.inner.in_flight.fetch_add(1, Ordering::AcqRel);
+        assert!(pool.is_saturated());
         let err = pool.sign("a.b".into()).await.unwrap_err();
         assert_eq!(err, SignError::Busy { permits: 1 });
         drop(held);
         assert!(pool.sign("a.b".into()).await.is_ok());
+        assert_eq!(pool.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn many_signatures_at_once_all_come_back_from_few_workers() {
+        let s = Arc::new(signer());
+        let pool = SignerPool::with_workers(s.clone(), 2, 64);
+        let jobs: Vec<_> = (0..32)
+            .map(|i| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.sign(format!("h.{i}")).await })
+            })
+            .collect();
+        for (i, job) in jobs.into_iter().enumerate() {
+            let sig = job.await.expect("joined").expect("signed");
+            let p = s.published();
+            let public = RsaPublicKeyComponents { n: &p.n, e: &p.e };
+            let input = format!("h.{i}");
+            assert!(
+                public
+                    .verify(&RSA_PKCS1_2048_8192_SHA256, input.as_bytes(), &sig)
+                    .is_ok()
+            );
+        }
+        assert_eq!(pool.in_flight(), 0);
     }
 }
