@@ -19,6 +19,7 @@ use crate::eam::transaction::Transactions;
 use crate::entra::keys::EntraKeys;
 use crate::factor::limiter::FactorLimits;
 use crate::factor::otp::UsedSteps;
+use crate::factor::spent::SpentJournal;
 use crate::provision::{self, ProvisionError};
 use crate::signer::{PublishedKey, SignerPool, TokenSigner};
 use crate::store::{CredentialStore, StoreError};
@@ -55,6 +56,11 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("Entra keys: {0}")]
     Keys(String),
+    #[error("spent-code log in {dir}: {detail}")]
+    SpentCodes {
+        dir: std::path::PathBuf,
+        detail: String,
+    },
 }
 
 /// The address a request came from, as the connection loop saw it.
@@ -115,6 +121,7 @@ pub struct App {
     pub store: CredentialStore,
     pub transactions: Transactions,
     pub used_steps: UsedSteps,
+    pub spent: SpentJournal,
     pub limiter: FactorLimits,
     pub admission: Admission,
     discovery: Bytes,
@@ -145,6 +152,13 @@ impl App {
         published: &[PublishedKey],
     ) -> Result<App, StartError> {
         let store = CredentialStore::open(&config.state_dir)?;
+        let clock = Clock::default();
+        let (spent, used) = SpentJournal::open(&config.state_dir, clock.now()).map_err(|e| {
+            StartError::SpentCodes {
+                dir: config.state_dir.clone(),
+                detail: e.to_string(),
+            }
+        })?;
         let keys = EntraKeys::new(&config.tenants).map_err(StartError::Keys)?;
         let routes = Routes::new(&config.issuer);
         let discovery = Bytes::from(discovery_document(&config.issuer, &routes));
@@ -157,12 +171,13 @@ impl App {
             ),
             admission: Admission::new(config.limits.max_signins_in_flight),
             routes,
-            clock: Clock::default(),
+            clock,
             keys: Arc::new(keys),
             signer,
             store,
             transactions: Transactions::default(),
-            used_steps: UsedSteps::default(),
+            used_steps: UsedSteps::restore(used),
+            spent,
             discovery,
             jwks,
             config,

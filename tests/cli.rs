@@ -285,19 +285,18 @@ fn enrolment_prints_a_scannable_uri_and_refuses_a_second_seed_without_replace() 
     assert_eq!(vouch(dir.path(), &revoke).status.code(), Some(1));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_user_enrolled_by_the_cli_signs_in_through_the_binary() {
-    let entra = Authority::start().await.expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("entra-ca.pem"), &entra.ca_pem).expect("ca");
+/// A folder with a configuration trusting `entra` and the example user enrolled by the CLI;
+/// gives the user's seed.
+fn lab(dir: &Path, entra: &Authority) -> Vec<u8> {
+    std::fs::write(dir.join("entra-ca.pem"), &entra.ca_pem).expect("ca");
     let toml = format!(
         "[server]\nissuer = \"{ISSUER}\"\n\n[[tenant]]\nid = \"{TENANT}\"\napp_id = \"{APP_ID}\"\n\
          client_id = \"{CLIENT_ID}\"\n\n[tenant.test_authority]\nurl = \"{}\"\n\
          ca_file = \"entra-ca.pem\"\n",
         entra.origin
     );
-    std::fs::write(dir.path().join("vouch.toml"), toml).expect("config");
-    let out = enrol(dir.path(), &[]);
+    std::fs::write(dir.join("vouch.toml"), toml).expect("config");
+    let out = enrol(dir, &[]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let uri = text(&out.stdout);
     let secret = uri
@@ -305,17 +304,21 @@ async fn a_user_enrolled_by_the_cli_signs_in_through_the_binary() {
         .nth(1)
         .and_then(|s| s.split('&').next())
         .expect("secret");
-    let seed = base32_decode(secret);
+    base32_decode(secret)
+}
 
-    let mut running = Running::start(
-        dir.path(),
-        &["--config", "vouch.toml", "--listen", "127.0.0.1:0"],
-    );
+/// Starts the appliance of a lab and waits until it holds Entra's keys.
+async fn serve_lab(dir: &Path) -> (Running, Browser) {
+    let mut running = Running::start(dir, &["--config", "vouch.toml", "--listen", "127.0.0.1:0"]);
     running.wait_for("test authority instead of Microsoft");
     running.wait_for("Entra signing keys refreshed");
-    let pem = std::fs::read(dir.path().join("vouch-state/tls/cert.pem")).expect("cert");
+    let pem = std::fs::read(dir.join("vouch-state/tls/cert.pem")).expect("cert");
     let browser = Browser::new(&format!("https://{}", running.addr), &pem).expect("browser");
+    (running, browser)
+}
 
+/// Entra's request with a fresh hint, then `code` on the code page.
+async fn sign_in(browser: &Browser, entra: &Authority, code: &str) -> entra_sim::Page {
     let fields = Stand::entra_form(&entra.default_hint());
     let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let page = browser
@@ -323,11 +326,21 @@ async fn a_user_enrolled_by_the_cli_signs_in_through_the_binary() {
         .await
         .expect("authorize");
     let form = page.form().expect("code form");
-    let code = vouch::factor::otp::totp(&seed, Default::default(), entra_sim::unix_now());
-    let done = browser
-        .submit(&form, &[("code", &code), ("action", "verify")])
+    browser
+        .submit(&form, &[("code", code), ("action", "verify")])
         .await
-        .expect("otp");
+        .expect("otp")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_enrolled_by_the_cli_signs_in_through_the_binary() {
+    let entra = Authority::start().await.expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = lab(dir.path(), &entra);
+    let (running, browser) = serve_lab(dir.path()).await;
+
+    let code = vouch::factor::otp::totp(&seed, Default::default(), entra_sim::unix_now());
+    let done = sign_in(&browser, &entra, &code).await;
     let token = answer(&done).get("id_token").expect("token").to_owned();
     let rp = entra_sim::RelyingParty::discover(&browser, "/.well-known/openid-configuration")
         .await
@@ -335,5 +348,26 @@ async fn a_user_enrolled_by_the_cli_signs_in_through_the_binary() {
     rp.validate(&token, &expected())
         .expect("Entra accepts the token");
 
+    assert!(running.terminate().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_spent_before_a_kill_is_refused_after_the_restart() {
+    let entra = Authority::start().await.expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seed = lab(dir.path(), &entra);
+    let (mut running, browser) = serve_lab(dir.path()).await;
+    let code = vouch::factor::otp::totp(&seed, Default::default(), entra_sim::unix_now());
+    let done = sign_in(&browser, &entra, &code).await;
+    assert!(answer(&done).get("id_token").is_some(), "{}", done.body);
+
+    running.child.kill().expect("SIGKILL");
+    running.child.wait().expect("killed");
+    drop(running);
+    let (running, browser) = serve_lab(dir.path()).await;
+    let again = sign_in(&browser, &entra, &code).await;
+    assert_eq!(again.status, 200);
+    assert!(again.body.contains("already been used"), "{}", again.body);
+    assert!(!again.body.contains("name=\"id_token\""));
     assert!(running.terminate().success());
 }

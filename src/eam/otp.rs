@@ -86,8 +86,14 @@ where
 
     let sealed = sealed.unwrap_or_default();
     let code = code.as_deref().unwrap_or_default();
+    let user = format!("{}/{}", txn.tid, txn.oid);
     match check_code(app, &txn, code, &source, now) {
-        Ok(()) => {}
+        Ok(step) => {
+            if let Err(e) = app.spent.record(&user, step).await {
+                tracing::error!(error = %e, "spent code could not be recorded");
+                return end("temporarily_unavailable", "spent-code log unwritable");
+            }
+        }
         Err(Retry::Ask { digits, message }) => {
             return pages::otp_form(&app.routes.otp, &sealed, digits, Some(&message));
         }
@@ -115,14 +121,15 @@ enum Retry {
     },
 }
 
-/// Checks a code against the user's seed, the replay guard and the attempt limits.
+/// Checks a code against the user's seed, the replay guard and the attempt limits, and
+/// gives the step it matched.
 fn check_code(
     app: &App,
     txn: &Transaction,
     code: &str,
     source: &str,
     now: i64,
-) -> Result<(), Retry> {
+) -> Result<i64, Retry> {
     let user = format!("{}/{}", txn.tid, txn.oid);
     let sub = super::hashed(&txn.sub);
     let end = |error, why| Retry::End { error, why };
@@ -147,11 +154,11 @@ fn check_code(
     };
 
     let checked = otp::matching_step(&seed, params, code.trim(), now)
-        .and_then(|step| app.used_steps.claim(&user, step, now));
+        .and_then(|step| app.used_steps.claim(&user, step, now).map(|()| step));
     match checked {
-        Ok(()) => {
+        Ok(step) => {
             app.limiter.succeed(&user, source);
-            Ok(())
+            Ok(step)
         }
         Err(OtpError::Format { digits }) => Err(ask(format!(
             "Enter the {digits}-digit code from your authenticator app."

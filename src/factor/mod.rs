@@ -3,6 +3,7 @@
 
 pub mod limiter;
 pub mod otp;
+pub mod spent;
 
 /// Entra's factor types; a requested `acr` names the types it accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

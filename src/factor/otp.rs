@@ -142,21 +142,43 @@ pub fn matching_step(
 /// The last step accepted for each user, so that no code is accepted twice.
 #[derive(Debug, Default)]
 pub struct UsedSteps {
-    last: Mutex<HashMap<String, i64>>,
+    last: Mutex<Spent>,
 }
 
+#[derive(Debug, Default)]
+struct Spent {
+    by_user: HashMap<String, i64>,
+    /// How many users may be remembered before steps too old to matter are swept out; it
+    /// doubles with what a sweep leaves, so a sweep costs O(1) a claim over time.
+    sweep_at: usize,
+}
+
+/// The fewest users remembered before a sweep.
+const SWEEP_AT: usize = 100_000;
+
 impl UsedSteps {
+    /// Steps spent before a restart, as the spent-code log kept them.
+    pub fn restore(by_user: HashMap<String, i64>) -> UsedSteps {
+        UsedSteps {
+            last: Mutex::new(Spent {
+                by_user,
+                sweep_at: 0,
+            }),
+        }
+    }
+
     /// Records `step` as used by `user` unless that step or a later one already was.
     pub fn claim(&self, user: &str, step: i64, now: i64) -> Result<(), OtpError> {
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if last.get(user).is_some_and(|&used| used >= step) {
+        let mut spent = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if spent.by_user.get(user).is_some_and(|&used| used >= step) {
             return Err(OtpError::Replayed);
         }
-        if last.len() > 100_000 {
+        if spent.by_user.len() >= spent.sweep_at.max(SWEEP_AT) {
             let oldest_live = step_at(now) - WINDOW_STEPS;
-            last.retain(|_, used| *used >= oldest_live);
+            spent.by_user.retain(|_, used| *used >= oldest_live);
+            spent.sweep_at = spent.by_user.len() * 2;
         }
-        last.insert(user.to_owned(), step);
+        spent.by_user.insert(user.to_owned(), step);
         Ok(())
     }
 }
