@@ -2,10 +2,10 @@
 //! and cheaply instead of slowing every sign-in down until Entra's window closes.
 //!
 //! New sign-ins are the first to go: they are refused once three quarters of the in-flight
-//! allowance is taken, because the work a new sign-in needs is all still ahead of it.
-//! Sign-ins already in a transaction may use the whole allowance, so that the users who have
-//! typed a code get their answer. Either is refused while the signer has no free slot: a
-//! token could not be signed, and a factor step refused then has not spent the user's code.
+//! allowance is taken or the signer's queue is half full, because the work a new sign-in
+//! needs is all still ahead of it. Sign-ins already in a transaction may use the whole
+//! allowance and the whole queue, so that the users who have typed a code get their answer;
+//! they are refused only when the queue is full, before their code is spent.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -43,14 +43,15 @@ impl Admission {
     }
 
     /// A ticket when the work may go ahead now; `None` when it should be turned away.
-    pub fn admit(&self, stage: Stage, signer_saturated: bool) -> Option<Ticket<'_>> {
-        if signer_saturated {
+    /// `signer_fill` is how full the signer's queue is, from 0 to 1.
+    pub fn admit(&self, stage: Stage, signer_fill: f64) -> Option<Ticket<'_>> {
+        let (limit, signer_room) = match stage {
+            Stage::New => (self.max - self.max / 4, signer_fill < 0.5),
+            Stage::InTransaction => (self.max, signer_fill < 1.0),
+        };
+        if !signer_room {
             return None;
         }
-        let limit = match stage {
-            Stage::New => self.max - self.max / 4,
-            Stage::InTransaction => self.max,
-        };
         let taken = self.in_flight.fetch_add(1, Ordering::AcqRel);
         let ticket = Ticket(&self.in_flight);
         (taken < limit).then_some(ticket)
@@ -69,15 +70,15 @@ mod tests {
     fn new_sign_ins_are_refused_first_and_sign_ins_in_a_transaction_last() {
         let admission = Admission::new(8);
         let held: Vec<_> = (0..6)
-            .map(|_| admission.admit(Stage::New, false).expect("room"))
+            .map(|_| admission.admit(Stage::New, 0.0).expect("room"))
             .collect();
-        assert!(admission.admit(Stage::New, false).is_none());
+        assert!(admission.admit(Stage::New, 0.0).is_none());
         let late = [
-            admission.admit(Stage::InTransaction, false),
-            admission.admit(Stage::InTransaction, false),
+            admission.admit(Stage::InTransaction, 0.0),
+            admission.admit(Stage::InTransaction, 0.0),
         ];
         assert!(late.iter().all(Option::is_some));
-        assert!(admission.admit(Stage::InTransaction, false).is_none());
+        assert!(admission.admit(Stage::InTransaction, 0.0).is_none());
         assert_eq!(admission.in_flight(), 8);
 
         drop(held);
@@ -86,10 +87,11 @@ mod tests {
     }
 
     #[test]
-    fn a_saturated_signer_turns_every_sign_in_away() {
+    fn a_half_full_signer_turns_new_sign_ins_away_and_a_full_one_every_sign_in() {
         let admission = Admission::new(8);
-        assert!(admission.admit(Stage::New, true).is_none());
-        assert!(admission.admit(Stage::InTransaction, true).is_none());
+        assert!(admission.admit(Stage::New, 0.5).is_none());
+        assert!(admission.admit(Stage::InTransaction, 0.5).is_some());
+        assert!(admission.admit(Stage::InTransaction, 1.0).is_none());
         assert_eq!(admission.in_flight(), 0);
     }
 }

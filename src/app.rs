@@ -222,8 +222,8 @@ impl App {
         if path == route.authorize {
             return match method {
                 Method::POST => {
-                    let saturated = self.signer.is_saturated();
-                    let Some(_ticket) = self.admission.admit(Stage::New, saturated) else {
+                    let fill = self.signer.fill();
+                    let Some(_ticket) = self.admission.admit(Stage::New, fill) else {
                         tracing::debug!(in_flight = self.admission.in_flight(), "sign-in shed");
                         return pages::busy(RETRY_AFTER_SECS);
                     };

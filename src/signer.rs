@@ -157,6 +157,11 @@ impl SignerPool {
         self.inner.in_flight.load(Ordering::Acquire)
     }
 
+    /// How full the queue is, from 0 to 1.
+    pub fn fill(&self) -> f64 {
+        self.in_flight() as f64 / self.inner.capacity as f64
+    }
+
     /// Whether the queue is full, so that a new signature would be refused.
     pub fn is_saturated(&self) -> bool {
         self.in_flight() >= self.inner.capacity

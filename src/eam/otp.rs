@@ -79,8 +79,8 @@ where
         Some("cancel") => return end("access_denied", "user cancelled"),
         _ => return bad_request("The form did not say whether to verify or cancel."),
     }
-    let saturated = app.signer.is_saturated();
-    let Some(_ticket) = app.admission.admit(Stage::InTransaction, saturated) else {
+    let fill = app.signer.fill();
+    let Some(_ticket) = app.admission.admit(Stage::InTransaction, fill) else {
         return end("temporarily_unavailable", "appliance overloaded");
     };
 
