@@ -159,9 +159,7 @@ impl<'a> UnverifiedHint<'a> {
         let Jws { compact, kid } = Jws::parse(token)?;
         let kid = kid.ok_or(HintError::MissingKid)?;
         let payload = b64url_decode(compact.payload, "payload").map_err(JwsError::from)?;
-        let claims = read_claims(&payload).map_err(|e| HintError::BadPayload {
-            detail: e.to_string(),
-        })?;
+        let claims = read_claims(&payload)?;
         Ok(Self {
             compact,
             kid,
@@ -210,13 +208,13 @@ impl<'a> UnverifiedHint<'a> {
     }
 }
 
-/// Parses the payload, skipping serde_json's per-string UTF-8 checks when the whole payload
-/// is known to be UTF-8; otherwise the slice parser reports the error, so errors are the same.
-fn read_claims(payload: &[u8]) -> serde_json::Result<Claims> {
-    match std::str::from_utf8(payload) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(payload),
-    }
+/// Parses the payload, which must be UTF-8 throughout (RFC 7519 §7.2 step 10). The whole
+/// payload is checked first: serde_json's slice parser skips the check in members it ignores,
+/// and its string parser then needs no per-string checks.
+fn read_claims(payload: &[u8]) -> Result<Claims, HintError> {
+    let bad = |detail: String| HintError::BadPayload { detail };
+    let text = std::str::from_utf8(payload).map_err(|e| bad(e.to_string()))?;
+    serde_json::from_str(text).map_err(|e| bad(e.to_string()))
 }
 
 fn check_shape(claims: &Claims) -> Result<(), HintError> {
@@ -354,5 +352,17 @@ mod tests {
         let dup = r#"{"alg":"RS256","alg":"none","kid":"k"}"#;
         let err = UnverifiedHint::parse(&header(dup)).unwrap_err();
         assert!(matches!(err, HintError::Jws(JwsError::BadHeader { .. })));
+    }
+
+    #[test]
+    fn refuses_a_payload_that_is_not_utf8_even_in_a_claim_vouch_ignores() {
+        let header = br#"{"alg":"RS256","kid":"k"}"#;
+        let mut payload =
+            br#"{"iss":"i","aud":"a","sub":"s","oid":"o","tid":"t","iat":1,"#.to_vec();
+        payload.extend_from_slice(b"\"name\":\"\xff\"}");
+        let encode = super::super::b64url_encode;
+        let token = format!("{}.{}.c2ln", encode(header), encode(&payload));
+        let err = UnverifiedHint::parse(&token).unwrap_err();
+        assert!(matches!(err, HintError::BadPayload { .. }), "{err}");
     }
 }

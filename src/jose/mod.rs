@@ -104,9 +104,10 @@ struct Header<'a> {
     crit: Option<Vec<String>>,
 }
 
-/// A compact JWS whose header passed vouch's rules: `alg` is RS256 and no extension is
-/// marked critical (RFC 7515 §4.1.11). Headers such as `jku`, `x5u` and `jwk` are ignored,
-/// never followed. The signature is not yet checked.
+/// A compact JWS whose header passed vouch's rules: UTF-8 JSON throughout, members it ignores
+/// included (RFC 7515 §5.2 step 4), `alg` RS256, and no extension marked critical (RFC 7515
+/// §4.1.11). Headers such as `jku`, `x5u` and `jwk` are ignored, never followed. The signature
+/// is not yet checked.
 #[derive(Debug, Clone)]
 pub struct Jws<'a> {
     pub compact: Compact<'a>,
@@ -119,10 +120,9 @@ impl<'a> Jws<'a> {
         let compact = Compact::split(token)?;
         let mut buf = [0u8; HEADER_BUF];
         let bytes = b64url_decode_into(compact.header, "header", &mut buf)?;
-        let header: Header<'_> =
-            serde_json::from_slice(&bytes).map_err(|e| JwsError::BadHeader {
-                detail: e.to_string(),
-            })?;
+        let bad = |detail: String| JwsError::BadHeader { detail };
+        let text = std::str::from_utf8(&bytes).map_err(|e| bad(e.to_string()))?;
+        let header: Header<'_> = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
         if header.alg != "RS256" {
             return Err(JwsError::Algorithm {
                 alg: truncate(&header.alg),
@@ -229,6 +229,14 @@ mod tests {
             Compact::split(&big),
             Err(CompactError::TooLong { .. })
         ));
+    }
+
+    #[test]
+    fn refuses_a_header_that_is_not_utf8_even_in_a_member_vouch_ignores() {
+        let header = b"{\"alg\":\"RS256\",\"kid\":\"k\",\"x\":\"\xff\"}";
+        let token = format!("{}.e30.c2ln", b64url_encode(header));
+        let err = Jws::parse(&token).unwrap_err();
+        assert!(matches!(err, JwsError::BadHeader { .. }), "{err}");
     }
 
     #[test]
