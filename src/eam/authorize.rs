@@ -19,7 +19,8 @@ use crate::entra::keys::KeyError;
 use crate::factor::Method;
 use crate::jose::hint::{Expectations, UnverifiedHint, VerifiedHint};
 
-const FIELDS: [&str; 10] = [
+/// The parameters of Entra's request that vouch reads; any others are ignored.
+pub const FIELDS: [&str; 10] = [
     "redirect_uri",
     "response_type",
     "response_mode",
