@@ -63,6 +63,24 @@ pub enum StartError {
     },
 }
 
+/// Why a new configuration was not applied; the running one stays.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReloadError {
+    #[error("{0} changed; restart vouch to apply that")]
+    NeedsRestart(String),
+    #[error("Entra keys: {0}")]
+    Keys(String),
+}
+
+fn limiter_for(config: &Config) -> FactorLimits {
+    FactorLimits::new(
+        config.otp_max_failures,
+        config.otp_lockout_secs,
+        config.limits.max_failures_per_source,
+    )
+}
+
 /// The address a request came from, as the connection loop saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer(pub std::net::SocketAddr);
@@ -112,18 +130,21 @@ impl Routes {
     }
 }
 
+/// The appliance as one configuration sees it. The state that outlives a configuration
+/// (signer, store, transactions, spent codes, clock) is shared with the app that a reload
+/// makes from this one.
 pub struct App {
     pub config: Config,
     pub routes: Routes,
-    pub clock: Clock,
+    pub clock: Arc<Clock>,
     pub keys: Arc<EntraKeys>,
     pub signer: SignerPool,
-    pub store: CredentialStore,
-    pub transactions: Transactions,
-    pub used_steps: UsedSteps,
-    pub spent: SpentJournal,
-    pub limiter: FactorLimits,
-    pub admission: Admission,
+    pub store: Arc<CredentialStore>,
+    pub transactions: Arc<Transactions>,
+    pub used_steps: Arc<UsedSteps>,
+    pub spent: Arc<SpentJournal>,
+    pub limiter: Arc<FactorLimits>,
+    pub admission: Arc<Admission>,
     discovery: Bytes,
     jwks: Bytes,
 }
@@ -151,8 +172,8 @@ impl App {
         signer: SignerPool,
         published: &[PublishedKey],
     ) -> Result<App, StartError> {
-        let store = CredentialStore::open(&config.state_dir)?;
-        let clock = Clock::default();
+        let store = Arc::new(CredentialStore::open(&config.state_dir)?);
+        let clock = Arc::new(Clock::default());
         let (spent, used) = SpentJournal::open(&config.state_dir, clock.now()).map_err(|e| {
             StartError::SpentCodes {
                 dir: config.state_dir.clone(),
@@ -164,22 +185,73 @@ impl App {
         let discovery = Bytes::from(discovery_document(&config.issuer, &routes));
         let jwks = Bytes::from(jwks_document(published));
         Ok(App {
-            limiter: FactorLimits::new(
-                config.otp_max_failures,
-                config.otp_lockout_secs,
-                config.limits.max_failures_per_source,
-            ),
-            admission: Admission::new(config.limits.max_signins_in_flight),
+            limiter: Arc::new(limiter_for(&config)),
+            admission: Arc::new(Admission::new(config.limits.max_signins_in_flight)),
             routes,
             clock,
             keys: Arc::new(keys),
             signer,
             store,
-            transactions: Transactions::default(),
-            used_steps: UsedSteps::restore(used),
-            spent,
+            transactions: Arc::default(),
+            used_steps: Arc::new(UsedSteps::restore(used)),
+            spent: Arc::new(spent),
             discovery,
             jwks,
+            config,
+        })
+    }
+
+    /// The app for a new configuration, sharing this one's state. What only a restart can
+    /// change (listeners, state directory, signer) is named in the error; attempt counts and
+    /// lockouts carry over unless their limits changed.
+    pub fn reconfigure(&self, config: Config) -> Result<App, ReloadError> {
+        let old = &self.config;
+        let needs_restart = [
+            ("server.listen", old.listen != config.listen),
+            ("server.state_dir", old.state_dir != config.state_dir),
+            ("signer", old.signer != config.signer),
+            (
+                "signer.workers",
+                old.signer_workers != config.signer_workers,
+            ),
+            (
+                "signer.max_in_flight",
+                old.signer_max_in_flight != config.signer_max_in_flight,
+            ),
+            (
+                "limits (connections)",
+                !old.limits.same_connections(&config.limits),
+            ),
+        ];
+        let changed: Vec<&str> = needs_restart.iter().filter(|c| c.1).map(|c| c.0).collect();
+        if !changed.is_empty() {
+            return Err(ReloadError::NeedsRestart(changed.join(", ")));
+        }
+        let keys = EntraKeys::new(&config.tenants).map_err(ReloadError::Keys)?;
+        let limiter = if limiter_for(old) == limiter_for(&config) {
+            self.limiter.clone()
+        } else {
+            Arc::new(limiter_for(&config))
+        };
+        let admission = if old.limits.max_signins_in_flight == config.limits.max_signins_in_flight {
+            self.admission.clone()
+        } else {
+            Arc::new(Admission::new(config.limits.max_signins_in_flight))
+        };
+        let routes = Routes::new(&config.issuer);
+        Ok(App {
+            discovery: Bytes::from(discovery_document(&config.issuer, &routes)),
+            jwks: self.jwks.clone(),
+            routes,
+            keys: Arc::new(keys),
+            limiter,
+            admission,
+            clock: self.clock.clone(),
+            signer: self.signer.clone(),
+            store: self.store.clone(),
+            transactions: self.transactions.clone(),
+            used_steps: self.used_steps.clone(),
+            spent: self.spent.clone(),
             config,
         })
     }

@@ -176,6 +176,20 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// Whether the limits the connection loop applies are the same; those take a restart.
+    pub fn same_connections(&self, other: &Limits) -> bool {
+        let connection = |l: &Limits| {
+            (
+                l.handshake_timeout,
+                l.header_timeout,
+                l.idle_timeout,
+                l.max_connections,
+                l.max_header_bytes,
+            )
+        };
+        connection(self) == connection(other)
+    }
+
     fn from_raw(raw: RawLimits) -> Result<Limits, (&'static str, String)> {
         let secs = |key, value: Option<u64>, default, max| {
             ranged(key, value.unwrap_or(default), 1, max).map(Duration::from_secs)

@@ -151,9 +151,15 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { config, listen } => load(&config).and_then(|mut c| {
             if !listen.is_empty() {
-                c.listen = listen;
+                c.listen.clone_from(&listen);
             }
-            serve(c)
+            serve(
+                c,
+                Reread {
+                    path: config.config,
+                    listen,
+                },
+            )
         }),
         Command::Check { config } => load(&config).map(|c| check(&c)),
         Command::Enroll { command } => enroll(command),
@@ -206,7 +212,14 @@ fn check(config: &Config) {
     }
 }
 
-fn serve(config: Config) -> Result<(), Failure> {
+/// Where a reload (SIGHUP) reads the configuration again, and the command-line listeners
+/// that stand in for its own.
+struct Reread {
+    path: Option<PathBuf>,
+    listen: Vec<SocketAddr>,
+}
+
+fn serve(config: Config, reread: Reread) -> Result<(), Failure> {
     let inherited = vouch::systemd::inherited_listeners().map_err(other)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -258,11 +271,7 @@ fn serve(config: Config) -> Result<(), Failure> {
         vouch::systemd::ready(&format!("serving {}", config.issuer));
         tokio::spawn(vouch::systemd::run_watchdog(app.clone()));
 
-        let keys = app.keys.clone();
-        tokio::spawn(async move {
-            keys.refresh_all().await;
-            keys.run_refresher().await;
-        });
+        let mut refresher = spawn_refresher(&app);
         let pruner = app.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -272,7 +281,13 @@ fn serve(config: Config) -> Result<(), Failure> {
             }
         });
 
-        shutdown_signal().await;
+        let mut signals = Signals::watch().map_err(other)?;
+        while signals.next().await == Signal::Reload {
+            if let Some(next) = reload(&server, &reread).await {
+                refresher.abort();
+                refresher = spawn_refresher(&next);
+            }
+        }
         tracing::info!(
             grace_secs = app.config.shutdown_grace_secs,
             "shutting down: no new connections, finishing open requests"
@@ -287,19 +302,85 @@ fn serve(config: Config) -> Result<(), Failure> {
     served
 }
 
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot watch for signals; stop with SIGKILL");
-        std::future::pending::<()>().await;
-        return;
+fn spawn_refresher(app: &App) -> tokio::task::JoinHandle<()> {
+    let keys = app.keys.clone();
+    tokio::spawn(async move {
+        keys.refresh_all().await;
+        keys.run_refresher().await;
+    })
+}
+
+/// Applies the configuration file again, with fresh TLS files; the running configuration
+/// stays when the new one cannot be applied. Open connections are kept either way.
+async fn reload(server: &Server, reread: &Reread) -> Option<Arc<App>> {
+    vouch::systemd::reloading();
+    let prepared = async {
+        let Some(path) = &reread.path else {
+            return Err("vouch runs on embedded defaults: there is no file to read again".into());
+        };
+        let mut config = Config::load(path).map_err(|e| e.to_string())?;
+        if !reread.listen.is_empty() {
+            config.listen.clone_from(&reread.listen);
+        }
+        let next = server
+            .app()
+            .reconfigure(config)
+            .map_err(|e| e.to_string())?;
+        let tls = provision::tls_config(&next.config.state_dir, next.config.tls.as_ref())
+            .map_err(|e| e.to_string())?;
+        next.keys.refresh_all().await;
+        Ok::<_, String>((Arc::new(next), tls))
     };
-    tokio::select! {
-        _ = term.recv() => tracing::info!(signal = "SIGTERM", "signal received"),
-        _ = int.recv() => tracing::info!(signal = "SIGINT", "signal received"),
+    let outcome = match prepared.await {
+        Ok((next, tls)) => {
+            server.reload(next.clone(), tls);
+            tracing::info!(
+                config = %next.config.source_name,
+                tenants = next.config.tenants.len(),
+                "configuration and TLS certificate reloaded"
+            );
+            Some(next)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused; the running configuration stays");
+            None
+        }
+    };
+    vouch::systemd::ready("serving");
+    outcome
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    Stop,
+    Reload,
+}
+
+/// SIGTERM and SIGINT stop the appliance; SIGHUP reloads its configuration.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn watch() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        let (name, signal) = tokio::select! {
+            _ = self.term.recv() => ("SIGTERM", Signal::Stop),
+            _ = self.int.recv() => ("SIGINT", Signal::Stop),
+            _ = self.hup.recv() => ("SIGHUP", Signal::Reload),
+        };
+        tracing::info!(signal = name, "signal received");
+        signal
     }
 }
 

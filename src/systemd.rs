@@ -46,6 +46,15 @@ pub fn ready(status: &str) {
     notify(&[NotifyState::Ready, NotifyState::Status(status)]);
 }
 
+/// Tells systemd the appliance is reloading its configuration; [`ready`] says when it is done.
+pub fn reloading() {
+    let mut state = vec![NotifyState::Reloading, NotifyState::Status("reloading")];
+    if let Ok(now) = NotifyState::monotonic_usec_now() {
+        state.push(now);
+    }
+    notify(&state);
+}
+
 /// Tells systemd the appliance is stopping.
 pub fn stopping() {
     notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);

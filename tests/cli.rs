@@ -371,3 +371,68 @@ async fn a_code_spent_before_a_kill_is_refused_after_the_restart() {
     assert!(!again.body.contains("name=\"id_token\""));
     assert!(running.terminate().success());
 }
+
+fn hang_up(running: &Running) {
+    let pid = running.child.id().to_string();
+    let sent = Command::new("kill").args(["-HUP", &pid]).status();
+    assert!(sent.is_ok_and(|s| s.success()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_applies_a_new_configuration_and_certificate_keeping_open_connections() {
+    let entra = Authority::start().await.expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    lab(dir.path(), &entra);
+    let good = std::fs::read_to_string(dir.path().join("vouch.toml")).expect("config");
+    let wrong_client = good.replace(CLIENT_ID, "6b3c0f7e-0000-4c2b-9f7a-2f4f8f4c9a10");
+    std::fs::write(dir.path().join("vouch.toml"), &wrong_client).expect("config");
+    let (mut running, browser) = serve_lab(dir.path()).await;
+    let port: u16 = running.addr.rsplit(':').next().unwrap().parse().unwrap();
+    let cert = dir.path().join("vouch-state/tls/cert.pem");
+    let old_pem = std::fs::read(&cert).expect("cert");
+    let mut held = raw::connect(port, &old_pem)
+        .await
+        .expect("a connection to hold");
+
+    let fields = Stand::entra_form(&entra.default_hint());
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let refused = browser.post_form("/eam/authorize", &fields).await.unwrap();
+    assert_refused(&refused, 400);
+
+    for (broken, why) in [
+        ("[server]\nissuer = 5\n", "server.issuer"),
+        ("[server]\nstate_dir = \"elsewhere\"\n", "restart vouch"),
+    ] {
+        std::fs::write(dir.path().join("vouch.toml"), broken).expect("config");
+        hang_up(&running);
+        let line = running.wait_for(why);
+        assert!(line.contains("reload refused"), "{line}");
+    }
+
+    std::fs::write(dir.path().join("vouch.toml"), &good).expect("config");
+    std::fs::remove_file(&cert).expect("old certificate removed");
+    std::fs::remove_file(cert.with_file_name("key.pem")).expect("old key removed");
+    hang_up(&running);
+    running.wait_for("configuration and TLS certificate reloaded");
+
+    let fields = Stand::entra_form(&entra.default_hint());
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let new_pem = std::fs::read(&cert).expect("new certificate");
+    assert_ne!(new_pem, old_pem);
+    let fresh = Browser::new(&format!("https://{}", running.addr), &new_pem).unwrap();
+    let page = fresh.post_form("/eam/authorize", &fields).await.unwrap();
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.form().is_some_and(|f| f.get("txn").is_some()),
+        "{}",
+        page.body
+    );
+
+    use tokio::io::AsyncWriteExt as _;
+    held.write_all(b"GET /.well-known/jwks.json HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = raw::read_response(&mut held, Duration::from_secs(5)).await;
+    assert_eq!(answer.status(), Some(200), "{}", answer.text);
+    assert!(running.terminate().success());
+}

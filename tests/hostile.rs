@@ -6,73 +6,23 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::raw::{self, Raw, read_for};
 use common::*;
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use vouch::factor::otp::TotpParams;
-
-/// What came back on a raw connection, and whether the appliance closed it.
-struct Raw {
-    text: String,
-    closed: bool,
-}
-
-impl Raw {
-    fn status(&self) -> Option<u16> {
-        let line = self.text.lines().next()?;
-        line.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
-    }
-}
 
 fn port(stand: &Stand) -> u16 {
     let origin = stand.browser.origin();
     origin.rsplit(':').next().unwrap().parse().unwrap()
 }
 
-/// A TLS connection to the stand speaking HTTP/1.1, or the error the appliance gave instead.
 async fn connect(stand: &Stand) -> std::io::Result<TlsStream<TcpStream>> {
     let pem = std::fs::read(stand.state_dir().join("tls/cert.pem")).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tcp = TcpStream::connect(("127.0.0.1", port(stand))).await?;
-    let name = ServerName::try_from("localhost").unwrap();
-    TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-}
-
-/// Reads what the appliance sends within `wait`, noting whether it closed the connection.
-async fn read_for(conn: &mut TlsStream<TcpStream>, wait: Duration) -> Raw {
-    let mut bytes = Vec::new();
-    let mut buf = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + wait;
-    let closed = loop {
-        match tokio::time::timeout_at(deadline, conn.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => break true,
-            Ok(Ok(n)) => bytes.extend_from_slice(&buf[..n]),
-            Err(_) => break false,
-        }
-    };
-    Raw {
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-        closed,
-    }
+    raw::connect(port(stand), &pem).await
 }
 
 /// Sends `request` as raw bytes on a new connection and reads the answer.

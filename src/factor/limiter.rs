@@ -99,6 +99,15 @@ pub struct FactorLimits {
     source: AttemptLimiter,
 }
 
+impl PartialEq for FactorLimits {
+    /// Limits are equal when they allow the same, whatever they have counted.
+    fn eq(&self, other: &Self) -> bool {
+        let allows = |l: &AttemptLimiter| (l.max_failures, l.lockout_secs);
+        allows(&self.from_source) == allows(&other.from_source)
+            && allows(&self.source) == allows(&other.source)
+    }
+}
+
 impl FactorLimits {
     /// `max_failures` wrong attempts lock a user out from one source, and the same number of
     /// sources with wrong attempts lock the user out from all; `max_per_source` wrong attempts

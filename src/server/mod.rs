@@ -9,7 +9,7 @@
 mod activity;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -30,6 +30,7 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// A running server: its bound addresses and the switch that stops it.
 pub struct Server {
     pub addrs: Vec<SocketAddr>,
+    shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     done: tokio::task::JoinHandle<()>,
 }
@@ -64,13 +65,15 @@ impl Server {
         let (stop, stopped) = watch::channel(false);
         let grace = Duration::from_secs(app.config.shutdown_grace_secs);
         let shared = Arc::new(Shared {
-            acceptor: TlsAcceptor::from(tls),
+            acceptor: RwLock::new(TlsAcceptor::from(tls)),
             http: http_builder(&app.config.limits),
             slots: Arc::new(Semaphore::new(app.config.limits.max_connections)),
             limits: app.config.limits.clone(),
-            app,
+            app: RwLock::new(app),
         });
+        let serving = shared.clone();
         let done = tokio::spawn(async move {
+            let shared = serving;
             let mut loops = tokio::task::JoinSet::new();
             for listener in listeners {
                 loops.spawn(accept_loop(
@@ -87,9 +90,26 @@ impl Server {
         }
         Ok(Server {
             addrs: bound,
+            shared,
             stop,
             done,
         })
+    }
+
+    /// Serves new requests with `app` and new handshakes with `tls`. Open connections stay
+    /// open; requests already being answered finish with the app they started with.
+    pub fn reload(&self, app: Arc<App>, tls: Arc<rustls::ServerConfig>) {
+        *self.shared.app.write().unwrap_or_else(|p| p.into_inner()) = app;
+        *self
+            .shared
+            .acceptor
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = TlsAcceptor::from(tls);
+    }
+
+    /// The app new requests are answered with.
+    pub fn app(&self) -> Arc<App> {
+        self.shared.current_app()
     }
 
     /// Stops accepting, waits for open connections within the grace period, and returns.
@@ -101,12 +121,25 @@ impl Server {
 
 /// What every connection of every listener shares.
 struct Shared {
-    app: Arc<App>,
-    acceptor: TlsAcceptor,
+    app: RwLock<Arc<App>>,
+    acceptor: RwLock<TlsAcceptor>,
     http: auto::Builder<TokioExecutor>,
     limits: Limits,
     /// One permit per open connection.
     slots: Arc<Semaphore>,
+}
+
+impl Shared {
+    fn current_app(&self) -> Arc<App> {
+        self.app.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn current_acceptor(&self) -> TlsAcceptor {
+        self.acceptor
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 async fn accept_loop(
@@ -137,7 +170,7 @@ async fn accept_loop(
         let shared = shared.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let handshake = shared.acceptor.accept(tcp);
+            let handshake = shared.current_acceptor().accept(tcp);
             let tls = match tokio::time::timeout(shared.limits.handshake_timeout, handshake).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
@@ -151,9 +184,9 @@ async fn accept_loop(
             };
             let activity = Activity::new();
             let service = {
-                let (app, activity) = (shared.app.clone(), activity.clone());
+                let (shared, activity) = (shared.clone(), activity.clone());
                 service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                    let (app, working) = (app.clone(), activity.request());
+                    let (app, working) = (shared.current_app(), activity.request());
                     req.extensions_mut().insert(Peer(peer));
                     async move {
                         let page = app.handle(req).await;

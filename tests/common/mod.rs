@@ -5,6 +5,8 @@
 
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod raw;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
