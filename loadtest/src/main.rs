@@ -118,13 +118,8 @@ async fn load_run(plan: RunPlan) -> anyhow::Result<Outcome> {
     let bound =
         tokio::task::spawn_blocking(|| bound::measure(std::time::Duration::from_secs(1))).await??;
     let session = Arc::new(Session::open(&plan.common, plan.http1).await?);
-    let outcome = tokio::select! {
-        report = run::run(&plan, session.clone(), &bound) => Some(report),
-        _ = tokio::signal::ctrl_c() => None,
-    };
-    session.close().await;
-    let Some(report) = outcome else {
-        eprintln!("interrupted; the appliance was stopped");
+    let measured = run::run(&plan, session.clone(), &bound);
+    let Some(report) = until_interrupted(&session, measured).await else {
         return Ok(Outcome::Interrupted);
     };
     let report = report?;
@@ -139,15 +134,24 @@ async fn load_run(plan: RunPlan) -> anyhow::Result<Outcome> {
     })
 }
 
-async fn memory_run(plan: MemoryPlan) -> anyhow::Result<Outcome> {
-    let session = Arc::new(Session::open(&plan.common, false).await?);
+/// Runs `measured` until it ends or Ctrl-C, then closes the session (stopping an appliance
+/// the tool started); `None` when interrupted.
+async fn until_interrupted<T>(session: &Session, measured: impl Future<Output = T>) -> Option<T> {
     let outcome = tokio::select! {
-        report = memory::measure(&plan, session.clone()) => Some(report),
+        report = measured => Some(report),
         _ = tokio::signal::ctrl_c() => None,
     };
     session.close().await;
-    let Some(report) = outcome else {
+    if outcome.is_none() {
         eprintln!("interrupted; the appliance was stopped");
+    }
+    outcome
+}
+
+async fn memory_run(plan: MemoryPlan) -> anyhow::Result<Outcome> {
+    let session = Arc::new(Session::open(&plan.common, false).await?);
+    let measured = memory::measure(&plan, session.clone());
+    let Some(report) = until_interrupted(&session, measured).await else {
         return Ok(Outcome::Interrupted);
     };
     let report = report?;

@@ -196,7 +196,8 @@ fn save_identity(dir: &Path, identity: &Identity) -> Result<(), StandError> {
     write(&dir.join("signing.der"), &cert)
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<(), StandError> {
+/// Writes a file only its owner may read: the stand's keys and users' seeds.
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), StandError> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut file = std::fs::OpenOptions::new()

@@ -4,9 +4,6 @@
 //! shaped like Entra's pairwise subjects. The seeds are kept in the stand (mode 0600) because
 //! the tool plays each user's authenticator app.
 
-use std::fs::OpenOptions;
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -73,14 +70,7 @@ impl Users {
 
     pub fn save(&self, path: &Path) -> Result<(), StandError> {
         let bytes = serde_json::to_vec(self).map_err(|e| StandError::io(path, e))?;
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| StandError::io(path, e))?;
-        file.write_all(&bytes).map_err(|e| StandError::io(path, e))
+        crate::stand::write(path, &bytes)
     }
 
     pub fn load(path: &Path) -> Result<Users, StandError> {
