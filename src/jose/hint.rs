@@ -149,7 +149,8 @@ pub struct VerifiedHint {
     pub oid: String,
     pub sub: String,
     pub iat: i64,
-    /// `exp - iat`, logged to learn how Entra sets the hint's lifetime.
+    /// `exp - iat`, logged to learn how Entra sets the hint's lifetime; `None` without `exp` or
+    /// when the difference does not fit.
     pub lifetime: Option<i64>,
     pub preferred_username: Option<String>,
 }
@@ -198,7 +199,7 @@ impl<'a> UnverifiedHint<'a> {
         claims.tid.make_ascii_lowercase();
         claims.oid.make_ascii_lowercase();
         Ok(VerifiedHint {
-            lifetime: claims.exp.map(|exp| exp - claims.iat),
+            lifetime: claims.exp.and_then(|exp| exp.checked_sub(claims.iat)),
             tid: claims.tid,
             oid: claims.oid,
             sub: claims.sub,
@@ -352,6 +353,45 @@ mod tests {
         let dup = r#"{"alg":"RS256","alg":"none","kid":"k"}"#;
         let err = UnverifiedHint::parse(&header(dup)).unwrap_err();
         assert!(matches!(err, HintError::Jws(JwsError::BadHeader { .. })));
+    }
+
+    #[test]
+    fn a_signed_hint_with_an_exp_too_far_from_iat_has_no_lifetime() {
+        use aws_lc_rs::rsa::{KeyPair, KeySize};
+        use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
+
+        let pair = KeyPair::generate(KeySize::Rsa2048).expect("keygen");
+        let public = pair.public_key();
+        let n = public.modulus().big_endian_without_leading_zero();
+        let e = public.exponent().big_endian_without_leading_zero();
+        let key = EntraKey::from_components("k".into(), n, e).expect("key");
+        let tid = "14c2f153-90a7-4689-9db7-9543bf084dad";
+        let claims = serde_json::json!({
+            "iss": "i", "aud": "a", "sub": "s", "oid": tid, "tid": tid,
+            "iat": 1000, "exp": i64::MIN,
+        });
+        let encode = super::super::b64url_encode;
+        let input = format!(
+            "{}.{}",
+            encode(br#"{"alg":"RS256","kid":"k"}"#),
+            encode(claims.to_string().as_bytes())
+        );
+        let mut sig = vec![0; pair.public_modulus_len()];
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        pair.sign(&RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig)
+            .expect("sign");
+        let token = format!("{input}.{}", encode(&sig));
+
+        let expect = Expectations {
+            issuer: "i",
+            audiences: &["a"],
+            now: 1000,
+            max_age: 600,
+            skew: 300,
+        };
+        let hint = UnverifiedHint::parse(&token).expect("parses");
+        let verified = hint.verify(&key, &expect).expect("verifies");
+        assert_eq!(verified.lifetime, None);
     }
 
     #[test]
