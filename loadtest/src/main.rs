@@ -81,11 +81,7 @@ async fn execute(command: Command) -> anyhow::Result<Outcome> {
         Command::Prepare(plan) => prepare(&plan).map(|()| Outcome::Clean),
         Command::Bound { secs, json } => {
             let report = tokio::task::spawn_blocking(move || bound::measure(secs)).await??;
-            print!("{}", report.text());
-            if let Some(path) = json {
-                write_json(&path, &report)
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
+            publish(&report.text(), json.as_deref(), &report)?;
             Ok(Outcome::Clean)
         }
         Command::Run(plan) => load_run(plan).await,
@@ -123,15 +119,25 @@ async fn load_run(plan: RunPlan) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Interrupted);
     };
     let report = report?;
-    print!("{}", report.text());
-    if let Some(path) = &plan.common.json {
-        write_json(path, &report).with_context(|| format!("writing {}", path.display()))?;
-    }
+    publish(&report.text(), plan.common.json.as_deref(), &report)?;
     Ok(if report.errors_total == 0 {
         Outcome::Clean
     } else {
         Outcome::Errors
     })
+}
+
+/// Prints a report's text and writes it as JSON when asked to.
+fn publish(
+    text: &str,
+    json: Option<&std::path::Path>,
+    report: &impl serde::Serialize,
+) -> anyhow::Result<()> {
+    print!("{text}");
+    if let Some(path) = json {
+        write_json(path, report).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Runs `measured` until it ends or Ctrl-C, then closes the session (stopping an appliance
@@ -155,10 +161,7 @@ async fn memory_run(plan: MemoryPlan) -> anyhow::Result<Outcome> {
         return Ok(Outcome::Interrupted);
     };
     let report = report?;
-    print!("{}", report.text());
-    if let Some(path) = &plan.common.json {
-        write_json(path, &report).with_context(|| format!("writing {}", path.display()))?;
-    }
+    publish(&report.text(), plan.common.json.as_deref(), &report)?;
     let clean = report.sample_completed == report.sample && report.authorize_errors.is_empty();
     Ok(if clean {
         Outcome::Clean

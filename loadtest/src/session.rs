@@ -46,7 +46,10 @@ pub enum SessionError {
         have: usize,
         need: usize,
     },
-    #[error("no sign-in succeeded within {} s; the last failed with {kind}", FIRST_SIGNIN_PATIENCE.as_secs())]
+    #[error(
+        "no sign-in succeeded within {} s; the last failed with {kind}",
+        FIRST_SIGNIN_PATIENCE.as_secs()
+    )]
     FirstSignIn { kind: String },
 }
 

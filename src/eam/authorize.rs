@@ -133,13 +133,7 @@ where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let body = match super::read_form(
-        req,
-        app.config.max_body_bytes,
-        app.config.limits.body_timeout,
-    )
-    .await
-    {
+    let body = match super::read_form(req, &app.config).await {
         Ok(body) => body,
         Err(page) => return page,
     };

@@ -13,17 +13,17 @@ use http_body_util::{BodyExt as _, Limited};
 
 use pages::Page;
 
-/// Reads a form-encoded request body of at most `max` bytes within `deadline`, or answers with
+/// Reads a form-encoded request body within the configured size and time, or answers with
 /// the 4xx page that says why not.
 pub(crate) async fn read_form<B>(
     req: Request<B>,
-    max: usize,
-    deadline: std::time::Duration,
+    config: &crate::config::Config,
 ) -> Result<Bytes, Page>
 where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let (max, deadline) = (config.max_body_bytes, config.limits.body_timeout);
     let form_encoded = req
         .headers()
         .get(header::CONTENT_TYPE)

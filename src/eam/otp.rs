@@ -26,13 +26,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let source = crate::app::Peer::source_of(&req);
-    let body = match super::read_form(
-        req,
-        app.config.max_body_bytes,
-        app.config.limits.body_timeout,
-    )
-    .await
-    {
+    let body = match super::read_form(req, &app.config).await {
         Ok(body) => body,
         Err(page) => return page,
     };
