@@ -65,18 +65,25 @@ enum Command {
     },
 }
 
+/// The user an enrolment command is about, by directory and object ID.
+#[derive(Args)]
+struct UserArg {
+    /// The user's directory (tenant) ID.
+    #[arg(long, value_name = "TID")]
+    tenant: String,
+    /// The user's object ID in that directory.
+    #[arg(long, value_name = "OID")]
+    oid: String,
+}
+
 #[derive(Subcommand)]
 enum EnrollCommand {
     /// Give a user a new TOTP seed; prints an otpauth:// URI and a QR code for it.
     Totp {
         #[command(flatten)]
         config: ConfigArg,
-        /// The user's directory (tenant) ID.
-        #[arg(long, value_name = "TID")]
-        tenant: String,
-        /// The user's object ID in that directory.
-        #[arg(long, value_name = "OID")]
-        oid: String,
+        #[command(flatten)]
+        user: UserArg,
         #[arg(long, value_enum, default_value_t = HashArg::Sha1)]
         algorithm: HashArg,
         /// Code length, 6 to 8.
@@ -93,10 +100,8 @@ enum EnrollCommand {
     Revoke {
         #[command(flatten)]
         config: ConfigArg,
-        #[arg(long, value_name = "TID")]
-        tenant: String,
-        #[arg(long, value_name = "OID")]
-        oid: String,
+        #[command(flatten)]
+        user: UserArg,
         #[arg(long, value_enum, default_value_t = MethodArg::Totp)]
         method: MethodArg,
     },
@@ -384,7 +389,9 @@ impl Signals {
     }
 }
 
-fn user_ids(config: &Config, tenant: &str, oid: &str) -> Result<(String, String), Failure> {
+/// The user's IDs, checked and lowercased; warns when the tenant is not onboarded.
+fn user_ids(config: &Config, user: &UserArg) -> Result<(String, String), Failure> {
+    let UserArg { tenant, oid } = user;
     if !is_guid(tenant) {
         return Err(Failure::Usage(format!(
             "--tenant {tenant:?} is not a directory ID (a GUID such as \
@@ -415,15 +422,14 @@ fn enroll(command: EnrollCommand) -> Result<(), Failure> {
     match command {
         EnrollCommand::Totp {
             config,
-            tenant,
-            oid,
+            user,
             algorithm,
             digits,
             replace,
             label,
         } => {
             let config = load(&config)?;
-            let (tenant, oid) = user_ids(&config, &tenant, &oid)?;
+            let (tenant, oid) = user_ids(&config, &user)?;
             let algorithm = match algorithm {
                 HashArg::Sha1 => Algorithm::Sha1,
                 HashArg::Sha256 => Algorithm::Sha256,
@@ -445,12 +451,11 @@ fn enroll(command: EnrollCommand) -> Result<(), Failure> {
         }
         EnrollCommand::Revoke {
             config,
-            tenant,
-            oid,
+            user,
             method,
         } => {
             let config = load(&config)?;
-            let (tenant, oid) = user_ids(&config, &tenant, &oid)?;
+            let (tenant, oid) = user_ids(&config, &user)?;
             let method = match method {
                 MethodArg::Totp => Method::Totp,
             };
