@@ -1,1 +1,86 @@
+//! Hardware backends that hold vouch's token-signing key: PIV cards and tokens reached
+//! through PC/SC, and PKCS#11 modules (network HSMs, SoftHSM).
+//!
+//! The interface is synchronous on purpose. A card or a module blocks for milliseconds per
+//! signature, so the appliance calls it only from its own signer threads, never from the
+//! async runtime. Each thread opens its own [`SigningSession`], which lets a PKCS#11 module
+//! work on several signatures at once while a card, which can do one thing at a time, is
+//! given one thread.
 
+use std::path::PathBuf;
+
+/// A key in hardware that signs tokens, and the certificate published for it.
+pub trait SigningKey: Send + Sync {
+    /// Where the key lives, for logs and operator messages, e.g.
+    /// `pkcs11 token "vouch" key "signing"` or `PIV slot 9c in "Virtual PCD 00 00"`.
+    fn name(&self) -> &str;
+
+    /// The DER certificate of the key, published in the JWKS `x5c`.
+    fn certificate_der(&self) -> &[u8];
+
+    /// Opens a session for one signer thread. Sessions are independent: a failed one is
+    /// dropped and a new one opened when the device is back.
+    fn session(&self) -> Result<Box<dyn SigningSession>, HsmError>;
+}
+
+/// One thread's handle on a key.
+pub trait SigningSession: Send {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 over a JWS signing input (RS256, RFC 7518 §3.3).
+    fn sign_rs256(&mut self, signing_input: &[u8]) -> Result<Vec<u8>, HsmError>;
+}
+
+/// Why a backend could not sign, with the device and the code it answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HsmError {
+    /// The PC/SC service or a reader failed; `code` is the PC/SC return code.
+    #[error("PC/SC reader {reader:?}: {detail} (PC/SC code {code:#010x})")]
+    Pcsc {
+        reader: String,
+        code: u32,
+        detail: String,
+    },
+    /// The card answered a command with an error status word (ISO 7816-4 §5.6).
+    #[error("card in {reader:?} answered {command} with status word {sw:04X}")]
+    Card {
+        reader: String,
+        command: &'static str,
+        sw: u16,
+    },
+    /// The PIN was refused; the card counts the try.
+    #[error("{device}: the PIN was refused, {retries_left} tries left before the card locks")]
+    WrongPin { device: String, retries_left: u8 },
+    /// The PIN is blocked; only the PUK or the card's owner can unblock it.
+    #[error("{device}: the PIN is blocked; unblock it with the PUK before vouch can sign")]
+    PinBlocked { device: String },
+    /// A PKCS#11 function returned an error value (PKCS#11 v2.40 §11).
+    #[error("PKCS#11 {slot}: {function} returned {rv}")]
+    Pkcs11 {
+        slot: String,
+        function: &'static str,
+        rv: String,
+    },
+    /// The PKCS#11 module could not be loaded.
+    #[error("PKCS#11 module {path:?} could not be loaded: {detail}")]
+    ModuleMissing { path: PathBuf, detail: String },
+    /// The device holds no key or certificate by the configured name.
+    #[error("{device}: no {what} found; check the configured {what}")]
+    NotFound { device: String, what: String },
+    /// The PIN file is missing, unreadable or readable by others.
+    #[error("PIN file {path:?}: {detail}")]
+    PinFile { path: PathBuf, detail: String },
+    /// The device is out (card removed, module down); vouch retries by itself.
+    #[error("{device} is unavailable: {detail}")]
+    Unavailable { device: String, detail: String },
+}
+
+impl HsmError {
+    /// Whether the device may come back by itself (card reinserted, token reconnected), so
+    /// the signer should report it unavailable and retry rather than give up.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            HsmError::Pcsc { .. } | HsmError::Unavailable { .. } | HsmError::Pkcs11 { .. }
+        )
+    }
+}
