@@ -120,11 +120,25 @@ fn make_localhost_certificate(cert: &Path, key: &Path) -> Result<(), ProvisionEr
     params
         .distinguished_name
         .push(DnType::CommonName, "vouch localhost");
-    let key_pair = KeyPair::generate().map_err(|e| invalid(key, e))?;
+    // A key left without its certificate (the certificate deleted to have it renewed, or a
+    // crash between the two writes) is kept and given a new certificate.
+    let key_pair = match std::fs::read_to_string(key) {
+        Ok(pem) => KeyPair::from_pem(&pem).map_err(|e| {
+            invalid(
+                key,
+                format!("{e}; delete it to have a new key and certificate made"),
+            )
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let made = KeyPair::generate().map_err(|e| invalid(key, e))?;
+            write_new(key, made.serialize_pem().as_bytes(), 0o600)?;
+            made
+        }
+        Err(e) => return Err(io(key)(e)),
+    };
     let made = params
         .self_signed(&key_pair)
         .map_err(|e| invalid(cert, e))?;
-    write_new(key, key_pair.serialize_pem().as_bytes(), 0o600)?;
     write_new(cert, made.pem().as_bytes(), 0o644)
 }
 
@@ -218,4 +232,41 @@ fn make_signing_key(key_path: &Path, cert_path: &Path) -> Result<(), ProvisionEr
 
     write_new(key_path, &pkcs8, 0o600)?;
     write_new(cert_path, cert.pem().as_bytes(), 0o644)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tls_files(state: &Path) -> (PathBuf, PathBuf) {
+        let dir = state.join("tls");
+        (dir.join("cert.pem"), dir.join("key.pem"))
+    }
+
+    #[test]
+    fn a_key_left_without_its_certificate_gets_a_new_certificate_for_the_same_key() {
+        let state = tempfile::tempdir().expect("tempdir");
+        tls_config(state.path(), None).expect("first start");
+        let (cert, key) = tls_files(state.path());
+        let key_before = std::fs::read(&key).expect("key");
+        std::fs::remove_file(&cert).expect("remove cert");
+
+        tls_config(state.path(), None).expect("start with the key alone");
+
+        assert_eq!(std::fs::read(&key).expect("key"), key_before);
+        assert!(cert.exists());
+    }
+
+    #[test]
+    fn a_damaged_key_without_a_certificate_is_named_with_the_fix() {
+        let state = tempfile::tempdir().expect("tempdir");
+        let (_, key) = tls_files(state.path());
+        ensure_dir(key.parent().expect("parent")).expect("tls dir");
+        std::fs::write(&key, "not a key").expect("write");
+
+        let err = tls_config(state.path(), None).unwrap_err().to_string();
+
+        assert!(err.contains("key.pem"), "{err}");
+        assert!(err.contains("delete it"), "{err}");
+    }
 }
