@@ -333,20 +333,28 @@ impl TrustStores {
         }
     }
 
-    /// Refreshes each store on its own schedule until the task is dropped or aborted. The first
-    /// refresh is immediate, so distribution points are fetched at start.
-    pub fn spawn_refresh(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        self.stores
-            .iter()
-            .map(|store| {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    loop {
-                        store.refresh().await;
-                        tokio::time::sleep(store.crl_refresh).await;
-                    }
-                })
-            })
-            .collect()
+    /// Loads the stores and, inside a tokio runtime, starts their refresh: at once (so
+    /// distribution points are fetched at start) and then on each store's schedule. A refresh
+    /// task holds its store weakly and ends when the configuration that made it is replaced.
+    pub fn load_and_refresh(configs: &[TrustStoreConfig]) -> Result<Arc<TrustStores>, LoadError> {
+        let stores = Arc::new(TrustStores::load(configs)?);
+        if tokio::runtime::Handle::try_current().is_ok() {
+            for store in &stores.stores {
+                tokio::spawn(refresh_while_alive(Arc::downgrade(store)));
+            }
+        }
+        Ok(stores)
+    }
+}
+
+async fn refresh_while_alive(store: std::sync::Weak<TrustStore>) {
+    loop {
+        let Some(live) = store.upgrade() else {
+            return;
+        };
+        live.refresh().await;
+        let wait = live.crl_refresh;
+        drop(live);
+        tokio::time::sleep(wait).await;
     }
 }
