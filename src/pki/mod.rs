@@ -16,6 +16,7 @@ pub mod cache;
 pub mod certificate;
 pub mod chain;
 pub mod challenge;
+pub mod cli;
 pub mod config;
 pub mod crl;
 pub mod error;
