@@ -41,6 +41,8 @@ pub struct AnchorInfo {
     pub spki: Vec<u8>,
     pub subject_text: String,
     pub may_sign_crls: bool,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
 }
 
 /// A verified link from a leaf's issuer to a trust anchor.

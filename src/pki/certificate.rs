@@ -40,6 +40,8 @@ pub struct CertificateFacts {
     pub is_ca: bool,
     /// Whether the key usage, if present, allows signing CRLs (RFC 5280 §4.2.1.3).
     pub may_sign_crls: bool,
+    /// Whether the key usage, if present, allows signing certificates.
+    pub may_sign_certs: bool,
     pub has_name_constraints: bool,
     pub crl_distribution_points: Vec<String>,
     pub ocsp_responders: Vec<String>,
@@ -67,6 +69,7 @@ impl CertificateFacts {
             key_type: key_type(&cert),
             is_ca: cert.is_ca(),
             may_sign_crls: true,
+            may_sign_certs: true,
             has_name_constraints: false,
             crl_distribution_points: super::crl::certificate_dp_uris(der).unwrap_or_default(),
             ocsp_responders: Vec::new(),
@@ -97,7 +100,10 @@ impl CertificateFacts {
                     }
                 }
             }
-            ParsedExtension::KeyUsage(ku) => self.may_sign_crls = ku.crl_sign(),
+            ParsedExtension::KeyUsage(ku) => {
+                self.may_sign_crls = ku.crl_sign();
+                self.may_sign_certs = ku.key_cert_sign();
+            }
             ParsedExtension::NameConstraints(_) => self.has_name_constraints = true,
             ParsedExtension::AuthorityInfoAccess(aia) => {
                 for desc in &aia.accessdescs {
@@ -110,6 +116,45 @@ impl CertificateFacts {
             }
             _ => {}
         }
+    }
+}
+
+/// Checks that a SubjectPublicKeyInfo holds a key vouch can verify signatures with: RSA of
+/// 2048 bits or more in whole bytes, EC on P-256, P-384 or P-521, or Ed25519. Other keys (DSA,
+/// P-192, short RSA) are refused before they are used for anything.
+pub fn check_key(spki: &[u8]) -> Result<(), String> {
+    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+    const EC: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+    const ED25519: &[u8] = &[0x2b, 0x65, 0x70];
+    const CURVES: [&[u8]; 3] = [
+        &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
+        &[0x2b, 0x81, 0x04, 0x00, 0x22],
+        &[0x2b, 0x81, 0x04, 0x00, 0x23],
+    ];
+    let malformed = || "its public key is malformed".to_owned();
+    let (outer, _) = signed::expect(spki, signed::SEQUENCE).ok_or_else(malformed)?;
+    let (alg, rest) = signed::expect(outer.contents, signed::SEQUENCE).ok_or_else(malformed)?;
+    let (bits, _) = signed::expect(rest, signed::BIT_STRING).ok_or_else(malformed)?;
+    let key = signed::bit_string_bytes(bits.contents).ok_or_else(malformed)?;
+    let (oid, params) = signed::expect(alg.contents, 0x06).ok_or_else(malformed)?;
+    match oid.contents {
+        RSA => {
+            let (rsa, _) = signed::expect(key, signed::SEQUENCE).ok_or_else(malformed)?;
+            let (modulus, _) = signed::expect(rsa.contents, 0x02).ok_or_else(malformed)?;
+            let n = modulus.contents;
+            let n = n.strip_prefix(&[0]).unwrap_or(n);
+            let size = n.first().map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
+            if size < 2048 || size % 8 != 0 {
+                return Err(format!("its RSA key of {size} bits is not usable (2048 or more, whole bytes)"));
+            }
+            Ok(())
+        }
+        EC => match signed::read_tlv(params) {
+            Some((curve, _)) if curve.tag == 0x06 && CURVES.contains(&curve.contents) => Ok(()),
+            _ => Err("its EC key is not on P-256, P-384 or P-521".into()),
+        },
+        ED25519 => Ok(()),
+        other => Err(format!("its key type {} is not one vouch verifies", oid_text(other))),
     }
 }
 

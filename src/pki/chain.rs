@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, TrustAnchor};
 use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeId, KeyPurposeIdIter};
 
 use super::cache::{AnchorInfo, CachedLink, PathCa};
-use super::certificate::{CertificateFacts, MAX_CHAIN_CERTIFICATES};
+use super::certificate::{self, CertificateFacts, MAX_CHAIN_CERTIFICATES};
 use super::config::oid_text;
 use super::error::Refusal;
 use super::signed;
@@ -53,7 +53,25 @@ impl ExtendedKeyUsageValidator for AllowedEkus<'_> {
 }
 
 /// Validates `chain` (leaf first, then any intermediates the client sent) against the store.
+/// Beyond webpki, which takes a root as bare trust anchor information (RFC 5280 §6.1.1), the
+/// root certificate must be within its validity too: an expired root is an operator's cue to
+/// replace it, not to keep trusting it.
 pub fn validate(
+    store: &TrustStore,
+    chain: &[CertificateDer<'_>],
+    at: Timestamp,
+) -> Result<ValidPath, Refusal> {
+    let path = validate_path(store, chain, at)?;
+    if at > path.root.not_after {
+        return Err(Refusal::Expired { not_after: path.root.not_after });
+    }
+    if at < path.root.not_before {
+        return Err(Refusal::NotYetValid { not_before: path.root.not_before });
+    }
+    Ok(path)
+}
+
+fn validate_path(
     store: &TrustStore,
     chain: &[CertificateDer<'_>],
     at: Timestamp,
@@ -64,6 +82,8 @@ pub fn validate(
         return Err(Refusal::TooManyCertificates { count: chain.len(), max });
     }
     let leaf = EndEntityCert::try_from(leaf_der).map_err(|e| malformed(0, &e))?;
+    certificate::check_key(leaf.subject_public_key_info().as_ref())
+        .map_err(|detail| Refusal::InvalidPath { detail: format!("the certificate: {detail}") })?;
     let time = at.to_unix();
     let ekus = AllowedEkus(&store.ekus);
 
@@ -131,6 +151,13 @@ fn validate_cold(
 fn path_ca(ca: &webpki::Cert<'_>) -> Result<PathCa, Refusal> {
     let der = ca.der().into_owned();
     let facts = CertificateFacts::read(&der).map_err(|detail| Refusal::InvalidPath { detail })?;
+    if !facts.may_sign_certs {
+        let detail = format!(
+            "CA {} may not sign certificates: its key usage lacks keyCertSign (RFC 5280 §4.2.1.3)",
+            facts.subject
+        );
+        return Err(Refusal::InvalidPath { detail });
+    }
     Ok(PathCa {
         serial: ca.serial().to_vec(),
         issuer: ca.issuer().to_vec(),

@@ -38,7 +38,8 @@ pub struct RevokedEntry {
 struct Scope {
     only_user_certs: bool,
     only_ca_certs: bool,
-    /// The URIs of the distribution point's full name; empty when it has none.
+    /// The URIs of the distribution point's full name; empty when it has none, and then no
+    /// certificate that names distribution points is covered.
     uris: Vec<String>,
 }
 
@@ -111,6 +112,7 @@ impl Crl {
         let issuer = signed::expect(parsed.issuer().as_raw(), signed::SEQUENCE)
             .map(|(name, _)| name.contents.to_vec())
             .ok_or_else(|| fail("its issuer is not a Name".into()))?;
+        check_crl_number(&parsed).map_err(fail)?;
         let scope = parsed.extensions().iter().find_map(|ext| match ext.parsed_extension() {
             ParsedExtension::IssuingDistributionPoint(idp) => Some(Scope {
                 only_user_certs: idp.only_contains_user_certs,
@@ -167,8 +169,10 @@ impl Crl {
     }
 
     /// Whether this CRL's scope includes a certificate with this role and these CRL
-    /// distribution point URIs; `None` when the certificate names no distribution point.
-    /// Follows RFC 5280 §6.3.3 (b) as webpki does: URIs of full names only.
+    /// distribution point URIs; `None` when the certificate has no CRL distribution points
+    /// extension. Follows RFC 5280 §6.3.3 (b) as webpki does: a CRL with an issuing
+    /// distribution point covers a certificate that names distribution points only when a URI
+    /// of a full name matches.
     pub fn covers(&self, role: Role, cert_dps: Option<&[String]>) -> bool {
         let Some(scope) = &self.scope else {
             return true;
@@ -182,9 +186,10 @@ impl Crl {
         }
     }
 
-    /// Whether the CRL names distribution points, so that a certificate's own must be read.
-    pub fn has_scope_names(&self) -> bool {
-        self.scope.as_ref().is_some_and(|s| !s.uris.is_empty())
+    /// Whether the CRL has an issuing distribution point, so that a certificate's own
+    /// distribution points must be read to know if it is covered.
+    pub fn has_scope(&self) -> bool {
+        self.scope.is_some()
     }
 
     /// The instant past which this CRL no longer counts, given the store's grace.
@@ -199,6 +204,19 @@ impl Crl {
     /// The whole DER, for callers that hand the CRL to webpki.
     pub fn der(&self) -> &[u8] {
         &self.der
+    }
+}
+
+/// RFC 5280 §5.2.3: a conforming CRL carries a CRL number, and marks it non-critical.
+fn check_crl_number(crl: &x509_parser::revocation_list::CertificateRevocationList<'_>) -> Result<(), String> {
+    let number = crl
+        .extensions()
+        .iter()
+        .find(|e| e.oid == x509_parser::oid_registry::OID_X509_EXT_CRL_NUMBER);
+    match number {
+        None => Err("it has no CRL number (RFC 5280 §5.2.3 requires one)".into()),
+        Some(ext) if ext.critical => Err("its CRL number is marked critical (RFC 5280 §5.2.3)".into()),
+        Some(_) => Ok(()),
     }
 }
 

@@ -168,12 +168,22 @@ fn covering<'c>(crls: &'c CrlSet, subject: &'c Subject<'c>) -> impl Iterator<Ite
         if !subject.issuer_may_sign_crls || crl.signed_by(subject.issuer_spki).is_err() {
             return false;
         }
-        if !crl.has_scope_names() {
+        if !crl.has_scope() {
             return crl.covers(subject.role, None);
         }
         let dps = dps.get_or_insert_with(|| crl::certificate_dp_uris(subject.der));
         crl.covers(subject.role, dps.as_deref())
     })
+}
+
+/// A configured CRL of the same issuer name, signed by another key (a separate CRL-signing key,
+/// RFC 5280 §6.3.3 (f)), that lists the serial. vouch does not validate a separate path for
+/// such a CRL, so it cannot pass a certificate; it can only refuse one, which is the safe way
+/// to use a list an operator configured.
+fn listed_elsewhere<'c>(crls: &'c CrlSet, subject: &Subject<'_>) -> Option<&'c Arc<Crl>> {
+    crls.for_issuer(subject.issuer)
+        .iter()
+        .find(|crl| crl.lookup(subject.serial).is_some())
 }
 
 fn check_crls(
@@ -202,6 +212,16 @@ fn check_crls(
         } else {
             fresh.push(crl.source.clone());
         }
+    }
+    if let Some(crl) = listed_elsewhere(crls, subject) {
+        let entry = crl.lookup(subject.serial).cloned().unwrap_or_else(|| unreachable!("found by lookup"));
+        return Err(Refusal::Revoked {
+            serial: crl::serial_text(subject.serial),
+            revoked_at: entry.revoked_at,
+            reason: entry.reason,
+            source_name: format!("CRL {} (signed by another key of the same CA)", crl.source),
+        }
+        .into());
     }
     if !fresh.is_empty() {
         return Ok(Evidence::Crl(fresh));

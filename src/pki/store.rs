@@ -89,10 +89,14 @@ impl TrustStore {
                 .map_err(|e| fail(format!("not usable as a root: {e:?}")))?
                 .to_owned();
             let facts = CertificateFacts::read(root).map_err(fail)?;
+            let spki = webpki::spki_for_anchor(&anchor);
+            super::certificate::check_key(spki.as_ref()).map_err(fail)?;
             anchor_infos.push(Arc::new(AnchorInfo {
                 spki: webpki::spki_for_anchor(&anchor).as_ref().to_vec(),
                 subject_text: facts.subject,
                 may_sign_crls: facts.may_sign_crls,
+                not_before: facts.not_before,
+                not_after: facts.not_after,
             }));
             anchors.push(anchor);
         }
