@@ -94,17 +94,27 @@ fn pki() -> Pki {
 
     let issuing_key = KeyPair::generate().unwrap();
     let issuing_params = ca_params("Bench Issuing");
-    let issuing = issuing_params.signed_by(&issuing_key, &root_issuer).unwrap().der().clone();
+    let issuing = issuing_params
+        .signed_by(&issuing_key, &root_issuer)
+        .unwrap()
+        .der()
+        .clone();
     let issuing_issuer = Issuer::new(issuing_params, issuing_key);
 
     let mut leaf_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    leaf_params.distinguished_name.push(DnType::CommonName, "user@bench.example");
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "user@bench.example");
     leaf_params.serial_number = Some(SerialNumber::from(7u64));
     leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     leaf_params.not_before = date(1_577_836_800);
     leaf_params.not_after = date(2_208_988_800);
     let leaf_key = KeyPair::generate().unwrap();
-    let leaf = leaf_params.signed_by(&leaf_key, &issuing_issuer).unwrap().der().clone();
+    let leaf = leaf_params
+        .signed_by(&leaf_key, &issuing_issuer)
+        .unwrap()
+        .der()
+        .clone();
 
     Pki {
         root_crl: crl(&root_issuer, 1),
@@ -151,9 +161,19 @@ fn webpki_verify(
             .build()
     });
     let cert = EndEntityCert::try_from(leaf).unwrap();
-    let algs = rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms.all;
-    cert.verify_for_usage(algs, anchors, intermediates, time, KeyUsage::client_auth(), revocation, None)
-        .unwrap();
+    let algs = rustls::crypto::aws_lc_rs::default_provider()
+        .signature_verification_algorithms
+        .all;
+    cert.verify_for_usage(
+        algs,
+        anchors,
+        intermediates,
+        time,
+        KeyUsage::client_auth(),
+        revocation,
+        None,
+    )
+    .unwrap();
 }
 
 fn chain(c: &mut Criterion) {
@@ -182,7 +202,10 @@ fn revocation(c: &mut Criterion) {
     let pki = pki();
     let chain = vec![pki.leaf.clone(), pki.issuing.clone()];
     let anchors = vec![webpki::anchor_from_trusted_cert(&pki.root).unwrap()];
-    let crls = vec![("root.crl".into(), pki.root_crl.clone()), ("issuing.crl".into(), pki.big_crl.clone())];
+    let crls = vec![
+        ("root.crl".into(), pki.root_crl.clone()),
+        ("issuing.crl".into(), pki.big_crl.clone()),
+    ];
     let store = store(&pki, crls);
     let owned: Vec<CertRevocationList<'static>> = [&pki.root_crl, &pki.big_crl]
         .iter()

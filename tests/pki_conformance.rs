@@ -52,7 +52,9 @@ fn verify_case(
     let store = TrustStore::build(config, roots, Vec::new(), crls).map_err(|e| e.to_string())?;
     let mut chain = vec![leaf];
     chain.extend(intermediates);
-    verify_chain_offline(&store, &chain, at).map(|_| ()).map_err(|e| e.to_string())
+    verify_chain_offline(&store, &chain, at)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn pem_certs(list: &Value) -> Vec<CertificateDer<'static>> {
@@ -68,7 +70,11 @@ const LIMBO_DEFAULT_TIME: Timestamp = Timestamp(1_780_272_000);
 
 fn limbo_case(case: &Value) -> Result<(), String> {
     let client = case["validation_kind"] == "CLIENT";
-    let eku = if client { EKU_CLIENT_AUTH } else { EKU_SERVER_AUTH };
+    let eku = if client {
+        EKU_CLIENT_AUTH
+    } else {
+        EKU_SERVER_AUTH
+    };
     let config = store_config("limbo", eku);
     let at = match case["validation_time"].as_str() {
         // Whole seconds are enough for every case; a fraction is dropped.
@@ -87,15 +93,21 @@ fn limbo_case(case: &Value) -> Result<(), String> {
         .filter(|c| webpki::anchor_from_trusted_cert(c).is_ok())
         .collect();
     let leaf_pem = case["peer_certificate"].as_str().unwrap_or_default();
-    let leaf = CertificateDer::from_pem_slice(leaf_pem.as_bytes()).map_err(|e| format!("leaf: {e}"))?;
+    let leaf =
+        CertificateDer::from_pem_slice(leaf_pem.as_bytes()).map_err(|e| format!("leaf: {e}"))?;
     let crls = case["crls"]
         .as_array()
         .into_iter()
         .flatten()
         .enumerate()
         .map(|(i, p)| {
-            let der = CertificateRevocationListDer::from_pem_slice(p.as_str().unwrap_or_default().as_bytes());
-            (format!("crl{i}"), der.map(|d| d.to_vec()).unwrap_or_default())
+            let der = CertificateRevocationListDer::from_pem_slice(
+                p.as_str().unwrap_or_default().as_bytes(),
+            );
+            (
+                format!("crl{i}"),
+                der.map(|d| d.to_vec()).unwrap_or_default(),
+            )
         })
         .collect();
     let intermediates = pem_certs(&case["untrusted_intermediates"]);
@@ -108,7 +120,8 @@ fn limbo_case(case: &Value) -> Result<(), String> {
     let Some(value) = name["value"].as_str() else {
         return Ok(());
     };
-    let server_name = ServerName::try_from(value.to_owned()).map_err(|e| format!("peer name: {e}"))?;
+    let server_name =
+        ServerName::try_from(value.to_owned()).map_err(|e| format!("peer name: {e}"))?;
     let cert = webpki::EndEntityCert::try_from(&leaf).map_err(|e| format!("{e:?}"))?;
     cert.verify_is_valid_for_subject_name(&server_name)
         .map_err(|e| format!("name: {e:?}"))
@@ -125,11 +138,15 @@ fn x509_limbo_accepts_no_invalid_chain() {
     let mut skipped = 0;
     for case in doc["testcases"].as_array().expect("testcases") {
         let id = case["id"].as_str().unwrap_or_default().to_owned();
-        let constrained = case["signature_algorithms"].as_array().is_some_and(|a| !a.is_empty())
+        let constrained = case["signature_algorithms"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
             || case["key_usage"].as_array().is_some_and(|a| !a.is_empty());
         // Of a pair that reads the same input two ways, the webpki reading applies.
         let rfc5280_twin = id.starts_with("rfc5280::")
-            && case["conflicts_with"].as_array().is_some_and(|a| !a.is_empty());
+            && case["conflicts_with"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty());
         if constrained || rfc5280_twin {
             skipped += 1;
             continue;
@@ -142,7 +159,9 @@ fn x509_limbo_accepts_no_invalid_chain() {
             id,
         });
     }
-    println!("x509-limbo: {skipped} skipped (signature-algorithm or key-usage constraints, rfc5280 twins)");
+    println!(
+        "x509-limbo: {skipped} skipped (signature-algorithm or key-usage constraints, rfc5280 twins)"
+    );
     assert!(results.len() > 190, "ran {} cases", results.len());
     assert_deviations_allowed("x509-limbo", &results);
 }
@@ -168,16 +187,25 @@ fn nist_pkits_accepts_no_invalid_path_outside_documented_gaps() {
     let text = std::fs::read_to_string(dir.join("pkits.json")).expect("pkits.json");
     let doc: Value = serde_json::from_str(&text).expect("pkits JSON");
     let at = Timestamp::parse("2011-04-15T00:00:00Z").unwrap();
-    let read = |sub: &str, name: &str, ext: &str| std::fs::read(dir.join(sub).join(format!("{name}.{ext}"))).expect(name);
+    let read = |sub: &str, name: &str, ext: &str| {
+        std::fs::read(dir.join(sub).join(format!("{name}.{ext}"))).expect(name)
+    };
 
     let mut results = Vec::new();
     for test in doc["tests"].as_array().expect("tests") {
         if !pkits_default_inputs(test, &doc["defaults"]) {
             continue;
         }
-        let names: Vec<&str> = test["certs"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-        let certs: Vec<CertificateDer<'static>> =
-            names.iter().map(|n| CertificateDer::from(read("certs", n, "crt"))).collect();
+        let names: Vec<&str> = test["certs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let certs: Vec<CertificateDer<'static>> = names
+            .iter()
+            .map(|n| CertificateDer::from(read("certs", n, "crt")))
+            .collect();
         let crls = test["crls"]
             .as_array()
             .unwrap()
@@ -185,9 +213,19 @@ fn nist_pkits_accepts_no_invalid_path_outside_documented_gaps() {
             .filter_map(Value::as_str)
             .map(|n| (n.to_owned(), read("crls", n, "crl")))
             .collect();
-        let (leaf, intermediates) = (certs[certs.len() - 1].clone(), certs[1..certs.len() - 1].to_vec());
+        let (leaf, intermediates) = (
+            certs[certs.len() - 1].clone(),
+            certs[1..certs.len() - 1].to_vec(),
+        );
         let config = store_config("pkits", EKU_CLIENT_AUTH);
-        let verdict = verify_case(&config, vec![certs[0].clone()], intermediates, crls, leaf, at);
+        let verdict = verify_case(
+            &config,
+            vec![certs[0].clone()],
+            intermediates,
+            crls,
+            leaf,
+            at,
+        );
         let valid = test["expected_valid"] == true;
         let id = match test["subpart"].as_str() {
             Some(part) => format!("{}{part}", test["id"].as_str().unwrap_or_default()),
@@ -283,7 +321,12 @@ fn wycheproof_signatures_verify_in_the_challenge_verifier_exactly_when_valid() {
     for file in files {
         let text = std::fs::read_to_string(dir.join("testvectors_v1").join(file)).expect(file);
         let doc: Value = serde_json::from_str(&text).expect(file);
-        for (g, group) in doc["testGroups"].as_array().expect("groups").iter().enumerate() {
+        for (g, group) in doc["testGroups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .enumerate()
+        {
             let Some(algorithm) = challenge_algorithm(group, file) else {
                 groups_not_run += 1;
                 continue;
@@ -300,14 +343,20 @@ fn wycheproof_signatures_verify_in_the_challenge_verifier_exactly_when_valid() {
                     _ => None,
                 };
                 results.push(CaseResult {
-                    id: format!("{}/{g}/{}", file.trim_end_matches("_test.json"), test["tcId"]),
+                    id: format!(
+                        "{}/{g}/{}",
+                        file.trim_end_matches("_test.json"),
+                        test["tcId"]
+                    ),
                     as_expected: expected.is_none_or(|e| verdict.is_ok() == e),
                     detail: format!("{} ({}): {verdict:?}", test["comment"], test["result"]),
                 });
             }
         }
     }
-    println!("wycheproof-challenge: {groups_not_run} groups not run (PSS parameters other than salt = hash, MGF1 same hash)");
+    println!(
+        "wycheproof-challenge: {groups_not_run} groups not run (PSS parameters other than salt = hash, MGF1 same hash)"
+    );
     let invalid_accepted = results
         .iter()
         .filter(|r| !r.as_expected && r.detail.contains("(\"invalid\"): Ok"))

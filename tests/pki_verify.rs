@@ -76,14 +76,23 @@ async fn a_certificate_revoked_by_crl_is_refused_with_the_date_and_the_crl() {
     let chain = pki.chain(pki.issuing.user_cert(UPN, 7));
 
     let refused = refusal(verify_client(&store, &chain, AT, &user()).await);
-    assert!(matches!(refused, Refusal::Revoked { ref source_name, .. } if source_name == "CRL issuing.crl"));
-    assert!(refused.to_string().starts_with("revoked on 2026-01-01T00:00:00Z by CRL issuing.crl"));
+    assert!(
+        matches!(refused, Refusal::Revoked { ref source_name, .. } if source_name == "CRL issuing.crl")
+    );
+    assert!(
+        refused
+            .to_string()
+            .starts_with("revoked on 2026-01-01T00:00:00Z by CRL issuing.crl")
+    );
 }
 
 #[tokio::test]
 async fn a_revoked_intermediate_revokes_its_users() {
     let pki = Pki::new();
-    let intermediate_serial = webpki::EndEntityCert::try_from(&pki.issuing.cert).unwrap().serial().to_vec();
+    let intermediate_serial = webpki::EndEntityCert::try_from(&pki.issuing.cert)
+        .unwrap()
+        .serial()
+        .to_vec();
     let mut crls = pki.crls(&[]);
     let serial = u64::from_be_bytes({
         let mut b = [0u8; 8];
@@ -96,13 +105,21 @@ async fn a_revoked_intermediate_revokes_its_users() {
         crls[0] = ("root.crl".into(), pki.root.fresh_crl(&[serial]));
         let store = pki.store_with_crls(crls);
         let chain = pki.chain(pki.issuing.user_cert(UPN, 7));
-        assert!(matches!(refusal(verify_client(&store, &chain, AT, &user()).await), Refusal::Revoked { .. }));
+        assert!(matches!(
+            refusal(verify_client(&store, &chain, AT, &user()).await),
+            Refusal::Revoked { .. }
+        ));
         return;
     }
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(rcgen::DnType::CommonName, "Contoso Issuing 2");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Contoso Issuing 2");
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+    params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
     params.serial_number = Some(rcgen::SerialNumber::from(4242u64));
     params.not_before = date(vouch::pki::Timestamp(1_577_836_800));
     params.not_after = date(vouch::pki::Timestamp(2_208_988_800));
@@ -114,14 +131,22 @@ async fn a_revoked_intermediate_revokes_its_users() {
     let store = pki.store_with_crls(crls);
     let chain = vec![issuing.user_cert(UPN, 7), issuing.cert.clone()];
     let refused = refusal(verify_client(&store, &chain, AT, &user()).await);
-    assert!(matches!(refused, Refusal::Revoked { ref serial, .. } if serial == "10:92"), "{refused}");
+    assert!(
+        matches!(refused, Refusal::Revoked { ref serial, .. } if serial == "10:92"),
+        "{refused}"
+    );
 }
 
 #[tokio::test]
 async fn a_stale_crl_is_an_outage_not_a_pass() {
     let pki = Pki::new();
-    let stale = pki.issuing.crl(&[], AT.plus(-10 * 86_400), AT.plus(-86_400));
-    let crls = vec![("root.crl".into(), pki.root.fresh_crl(&[])), ("issuing.crl".into(), stale)];
+    let stale = pki
+        .issuing
+        .crl(&[], AT.plus(-10 * 86_400), AT.plus(-86_400));
+    let crls = vec![
+        ("root.crl".into(), pki.root.fresh_crl(&[])),
+        ("issuing.crl".into(), stale),
+    ];
     let store = pki.store_with_crls(crls);
     let chain = pki.chain(pki.issuing.user_cert(UPN, 7));
 
@@ -134,7 +159,10 @@ async fn a_stale_crl_is_an_outage_not_a_pass() {
 async fn the_crl_grace_keeps_a_late_crl_in_use() {
     let pki = Pki::new();
     let late = pki.issuing.crl(&[], AT.plus(-10 * 86_400), AT.plus(-3600));
-    let crls = vec![("root.crl".into(), pki.root.fresh_crl(&[])), ("issuing.crl".into(), late)];
+    let crls = vec![
+        ("root.crl".into(), pki.root.fresh_crl(&[])),
+        ("issuing.crl".into(), late),
+    ];
     let mut cfg = config("cards", BindingRule::Upn);
     cfg.crl_grace_secs = 7200;
     let store = store(&pki.root, &cfg, crls);
@@ -145,11 +173,19 @@ async fn the_crl_grace_keeps_a_late_crl_in_use() {
 #[tokio::test]
 async fn a_serial_on_a_stale_crl_is_still_revoked() {
     let pki = Pki::new();
-    let stale = pki.issuing.crl(&[7], AT.plus(-10 * 86_400), AT.plus(-86_400));
-    let crls = vec![("root.crl".into(), pki.root.fresh_crl(&[])), ("issuing.crl".into(), stale)];
+    let stale = pki
+        .issuing
+        .crl(&[7], AT.plus(-10 * 86_400), AT.plus(-86_400));
+    let crls = vec![
+        ("root.crl".into(), pki.root.fresh_crl(&[])),
+        ("issuing.crl".into(), stale),
+    ];
     let store = pki.store_with_crls(crls);
     let chain = pki.chain(pki.issuing.user_cert(UPN, 7));
-    assert!(matches!(refusal(verify_client(&store, &chain, AT, &user()).await), Refusal::Revoked { .. }));
+    assert!(matches!(
+        refusal(verify_client(&store, &chain, AT, &user()).await),
+        Refusal::Revoked { .. }
+    ));
 }
 
 #[tokio::test]
@@ -160,7 +196,13 @@ async fn an_expired_certificate_is_refused_with_its_end_date() {
     let chain = pki.chain(pki.issuing.issue(leaf));
 
     let refused = refusal(verify_client(&store, &chain, AT, &user()).await);
-    assert_eq!(refused.to_string(), format!("expired on {}; the user needs a renewed certificate", AT.plus(-86_400)));
+    assert_eq!(
+        refused.to_string(),
+        format!(
+            "expired on {}; the user needs a renewed certificate",
+            AT.plus(-86_400)
+        )
+    );
 }
 
 #[tokio::test]
@@ -169,7 +211,10 @@ async fn a_certificate_not_yet_valid_is_refused() {
     let store = pki.store_with_crls(pki.crls(&[]));
     let leaf = Leaf::new(UPN, 7).valid(AT.plus(86_400), AT.plus(86_400 * 400));
     let chain = pki.chain(pki.issuing.issue(leaf));
-    assert!(matches!(refusal(verify_client(&store, &chain, AT, &user()).await), Refusal::NotYetValid { .. }));
+    assert!(matches!(
+        refusal(verify_client(&store, &chain, AT, &user()).await),
+        Refusal::NotYetValid { .. }
+    ));
 }
 
 #[tokio::test]
@@ -180,7 +225,10 @@ async fn a_certificate_without_client_auth_is_refused_for_its_eku() {
     let chain = pki.chain(pki.issuing.issue(leaf));
 
     let refused = refusal(verify_client(&store, &chain, AT, &user()).await);
-    assert!(matches!(refused, Refusal::WrongEku { ref present, .. } if present == "server_auth"), "{refused}");
+    assert!(
+        matches!(refused, Refusal::WrongEku { ref present, .. } if present == "server_auth"),
+        "{refused}"
+    );
 }
 
 #[tokio::test]
@@ -191,7 +239,11 @@ async fn another_users_certificate_is_refused_for_lack_of_binding() {
 
     let refused = refusal(verify_client(&store, &chain, AT, &user()).await);
     assert!(matches!(refused, Refusal::NoBinding { .. }));
-    assert!(refused.to_string().contains("grace@contoso.example is not ada@contoso.example"));
+    assert!(
+        refused
+            .to_string()
+            .contains("grace@contoso.example is not ada@contoso.example")
+    );
 }
 
 #[tokio::test]
@@ -201,8 +253,14 @@ async fn the_upn_comparison_ignores_ascii_case_and_needs_the_hint_to_carry_one()
     let chain = pki.chain(pki.issuing.user_cert("ADA@Contoso.Example", 8));
     assert!(verify_client(&store, &chain, AT, &user()).await.is_ok());
 
-    let no_upn = ExpectedUser { upn: None, ..user() };
-    assert!(matches!(refusal(verify_client(&store, &chain, AT, &no_upn).await), Refusal::NoBinding { .. }));
+    let no_upn = ExpectedUser {
+        upn: None,
+        ..user()
+    };
+    assert!(matches!(
+        refusal(verify_client(&store, &chain, AT, &no_upn).await),
+        Refusal::NoBinding { .. }
+    ));
 }
 
 #[tokio::test]
@@ -219,7 +277,10 @@ async fn an_enrolled_binding_matches_tid_and_oid_only() {
     let chain = pki.chain(leaf);
     assert!(verify_client(&store, &chain, AT, &user()).await.is_ok());
 
-    let other = ExpectedUser { oid: "00000000-0000-0000-0000-0000000000b2", ..user() };
+    let other = ExpectedUser {
+        oid: "00000000-0000-0000-0000-0000000000b2",
+        ..user()
+    };
     let refused = refusal(verify_client(&store, &chain, AT, &other).await);
     assert!(refused.to_string().contains("enrolled for another user"));
 }
@@ -229,8 +290,14 @@ async fn a_store_refuses_users_of_tenants_it_does_not_serve() {
     let pki = Pki::new();
     let store = pki.store_with_crls(pki.crls(&[]));
     let chain = pki.chain(pki.issuing.user_cert(UPN, 7));
-    let stranger = ExpectedUser { tid: "00000000-0000-0000-0000-0000000000f9", ..user() };
-    assert!(matches!(refusal(verify_client(&store, &chain, AT, &stranger).await), Refusal::WrongTenant { .. }));
+    let stranger = ExpectedUser {
+        tid: "00000000-0000-0000-0000-0000000000f9",
+        ..user()
+    };
+    assert!(matches!(
+        refusal(verify_client(&store, &chain, AT, &stranger).await),
+        Refusal::WrongTenant { .. }
+    ));
 }
 
 #[tokio::test]
@@ -241,7 +308,10 @@ async fn a_certificate_from_an_unknown_ca_is_refused_with_its_issuer() {
     let chain = vec![rogue.user_cert(UPN, 7), rogue.cert.clone()];
 
     let refused = refusal(verify_client(&store, &chain, AT, &user()).await);
-    assert!(matches!(refused, Refusal::UnknownIssuer { ref issuer, .. } if issuer.contains("Contoso Issuing")), "{refused}");
+    assert!(
+        matches!(refused, Refusal::UnknownIssuer { ref issuer, .. } if issuer.contains("Contoso Issuing")),
+        "{refused}"
+    );
 }
 
 #[tokio::test]
@@ -258,7 +328,10 @@ async fn a_chain_of_ten_intermediates_exceeds_the_depth_budget_with_a_clear_erro
     let store = store(&root, &config("deep", BindingRule::Upn), Vec::new());
 
     let refused = refusal(verify_client(&store, &chain, AT, &user()).await);
-    assert!(matches!(refused, Refusal::BudgetExceeded { .. }), "{refused}");
+    assert!(
+        matches!(refused, Refusal::BudgetExceeded { .. }),
+        "{refused}"
+    );
     assert!(refused.to_string().contains("path building gave up"));
 }
 
@@ -277,7 +350,12 @@ async fn a_path_building_loop_stops_within_the_budget() {
 
     let refused = refusal(verify_client(&store, &chain, AT, &user()).await);
     assert!(
-        matches!(refused, Refusal::BudgetExceeded { .. } | Refusal::UnknownIssuer { .. } | Refusal::TooManyCertificates { .. }),
+        matches!(
+            refused,
+            Refusal::BudgetExceeded { .. }
+                | Refusal::UnknownIssuer { .. }
+                | Refusal::TooManyCertificates { .. }
+        ),
         "{refused}"
     );
 }
@@ -291,9 +369,18 @@ async fn a_second_verification_of_the_same_issuer_uses_the_link_cache_and_agrees
     assert_eq!(store.cache.len(), 1);
 
     let revoked = pki.chain(pki.issuing.user_cert(UPN, 8));
-    assert!(matches!(refusal(verify_client(&store, &revoked, AT, &user()).await), Refusal::Revoked { .. }));
-    let expired = pki.chain(pki.issuing.issue(Leaf::new(UPN, 9).valid(AT.plus(-900_000), AT.plus(-1))));
-    assert!(matches!(refusal(verify_client(&store, &expired, AT, &user()).await), Refusal::Expired { .. }));
+    assert!(matches!(
+        refusal(verify_client(&store, &revoked, AT, &user()).await),
+        Refusal::Revoked { .. }
+    ));
+    let expired = pki.chain(
+        pki.issuing
+            .issue(Leaf::new(UPN, 9).valid(AT.plus(-900_000), AT.plus(-1))),
+    );
+    assert!(matches!(
+        refusal(verify_client(&store, &expired, AT, &user()).await),
+        Refusal::Expired { .. }
+    ));
     let path = vouch::pki::chain::validate(&store, &first, AT).unwrap();
     assert!(path.cached);
 }
@@ -303,7 +390,11 @@ async fn the_cache_is_cleared_when_crls_are_reloaded() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new();
     let mut cfg = config("cards", BindingRule::Upn);
-    cfg.roots = vec![write(dir.path(), "root.pem", pem(&pki.root.cert).as_bytes())];
+    cfg.roots = vec![write(
+        dir.path(),
+        "root.pem",
+        pem(&pki.root.cert).as_bytes(),
+    )];
     cfg.crl_files = vec![
         write(dir.path(), "root.crl", &pki.root.fresh_crl(&[])),
         write(dir.path(), "issuing.crl", &pki.issuing.fresh_crl(&[])),
@@ -316,14 +407,24 @@ async fn the_cache_is_cleared_when_crls_are_reloaded() {
     write(dir.path(), "issuing.crl", &pki.issuing.fresh_crl(&[7]));
     store.refresh().await;
     assert_eq!(store.cache.len(), 0);
-    assert!(matches!(refusal(verify_client(&store, &chain, AT, &user()).await), Refusal::Revoked { .. }));
+    assert!(matches!(
+        refusal(verify_client(&store, &chain, AT, &user()).await),
+        Refusal::Revoked { .. }
+    ));
 }
 
 fn pem(cert: &CertificateDer<'_>) -> String {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
 }
 
 #[tokio::test]
@@ -340,12 +441,19 @@ async fn crls_from_a_distribution_point_are_fetched_on_refresh() {
     assert!(matches!(outage(before), Outage::CrlUnavailable { .. }));
     store.refresh().await;
     assert_eq!(server.hits(), 1);
-    assert!(matches!(refusal(verify_client(&store, &chain, AT, &user()).await), Refusal::Revoked { .. }));
+    assert!(matches!(
+        refusal(verify_client(&store, &chain, AT, &user()).await),
+        Refusal::Revoked { .. }
+    ));
 
     server.set(500, Vec::new());
     store.refresh().await;
     let crls = store.crls();
-    let status = crls.sources.iter().find(|s| s.source.ends_with("/issuing.crl")).unwrap();
+    let status = crls
+        .sources
+        .iter()
+        .find(|s| s.source.ends_with("/issuing.crl"))
+        .unwrap();
     assert!(status.crl.is_some(), "the previous CRL stays");
     assert!(status.last_error.as_deref().unwrap().contains("HTTP 500"));
 }
@@ -356,16 +464,30 @@ async fn a_crl_signed_by_the_wrong_key_is_refused_at_load_and_covers_nothing() {
     let impostor = Ca::root("Contoso Issuing");
     let forged = impostor.fresh_crl(&[]);
     let mut cfg = config("cards", BindingRule::Upn);
-    let built = TrustStore::build(&cfg, vec![pki.root.cert.clone()], vec![pki.issuing.cert.clone()], vec![("forged.crl".into(), forged.clone())]);
+    let built = TrustStore::build(
+        &cfg,
+        vec![pki.root.cert.clone()],
+        vec![pki.issuing.cert.clone()],
+        vec![("forged.crl".into(), forged.clone())],
+    );
     let err = built.unwrap_err().to_string();
-    assert!(err.contains("forged.crl") && err.contains("does not verify"), "{err}");
+    assert!(
+        err.contains("forged.crl") && err.contains("does not verify"),
+        "{err}"
+    );
 
     // When the issuer is only known from the client's chain, the CRL loads but cannot cover.
     cfg.name = "late".into();
-    let crls = vec![("root.crl".into(), pki.root.fresh_crl(&[])), ("forged.crl".into(), forged)];
+    let crls = vec![
+        ("root.crl".into(), pki.root.fresh_crl(&[])),
+        ("forged.crl".into(), forged),
+    ];
     let store = store(&pki.root, &cfg, crls);
     let chain = pki.chain(pki.issuing.user_cert(UPN, 7));
-    assert!(matches!(refusal(verify_client(&store, &chain, AT, &user()).await), Refusal::RevocationUnknown { .. }));
+    assert!(matches!(
+        refusal(verify_client(&store, &chain, AT, &user()).await),
+        Refusal::RevocationUnknown { .. }
+    ));
 }
 
 #[test]
@@ -378,11 +500,19 @@ fn garbage_and_truncated_crls_are_refused_with_a_reason() {
         ("garbage", b"not a crl at all".to_vec()),
         ("truncated", good[..good.len() / 2].to_vec()),
         ("trailing", [good.clone(), vec![0]].concat()),
-        ("pem-garbage", b"-----BEGIN X509 CRL-----\n!!!!\n-----END X509 CRL-----\n".to_vec()),
+        (
+            "pem-garbage",
+            b"-----BEGIN X509 CRL-----\n!!!!\n-----END X509 CRL-----\n".to_vec(),
+        ),
         ("a-certificate", pki.issuing.cert.to_vec()),
     ];
     for (name, bytes) in cases {
-        let built = TrustStore::build(&cfg, vec![pki.root.cert.clone()], Vec::new(), vec![(name.into(), bytes)]);
+        let built = TrustStore::build(
+            &cfg,
+            vec![pki.root.cert.clone()],
+            Vec::new(),
+            vec![(name.into(), bytes)],
+        );
         let err = built.expect_err(name).to_string();
         assert!(err.starts_with(&format!("CRL {name}: ")), "{name}: {err}");
     }
@@ -397,13 +527,18 @@ async fn garbage_certificates_and_oversize_chains_are_refused_without_panic() {
         Vec::new(),
         vec![CertificateDer::from(b"garbage".to_vec())],
         vec![CertificateDer::from(leaf[..leaf.len() - 10].to_vec())],
-        vec![CertificateDer::from(vec![0x30, 0x84, 0xff, 0xff, 0xff, 0xff])],
+        vec![CertificateDer::from(vec![
+            0x30, 0x84, 0xff, 0xff, 0xff, 0xff,
+        ])],
         vec![leaf.clone(); 40],
         vec![leaf.clone(), CertificateDer::from(vec![0u8; 70_000])],
     ];
     for chain in cases {
         let result = verify_client(&store, &chain, AT, &user()).await;
-        assert!(matches!(result, Err(CertificateError::Refused(_))), "{result:?}");
+        assert!(
+            matches!(result, Err(CertificateError::Refused(_))),
+            "{result:?}"
+        );
     }
 }
 
@@ -420,20 +555,36 @@ mod ocsp {
     #[tokio::test]
     async fn a_good_ocsp_answer_is_used_and_cached_until_next_update() {
         let pki = Pki::new();
-        let responder = Loopback::start(OcspAnswer::good(&pki.issuing, 7).sign(&pki.issuing.key(), None)).await;
+        let responder =
+            Loopback::start(OcspAnswer::good(&pki.issuing, 7).sign(&pki.issuing.key(), None)).await;
         let store = ocsp_store(&pki, OcspPolicy::Require, pki.crls(&[]));
-        let chain = pki.chain(pki.issuing.issue(Leaf::new(UPN, 7).ocsp(&responder.url("/ocsp"))));
+        let chain = pki.chain(
+            pki.issuing
+                .issue(Leaf::new(UPN, 7).ocsp(&responder.url("/ocsp"))),
+        );
 
         let verified = verify_client(&store, &chain, AT, &user()).await.unwrap();
         assert_eq!(verified.revocation, Evidence::Ocsp(responder.url("/ocsp")));
-        assert!(verify_client(&store, &chain, AT.plus(60), &user()).await.is_ok());
+        assert!(
+            verify_client(&store, &chain, AT.plus(60), &user())
+                .await
+                .is_ok()
+        );
         assert_eq!(responder.hits(), 1, "the second answer came from the cache");
         let mut later = OcspAnswer::good(&pki.issuing, 7);
         later.this_update = AT.plus(7000);
         later.next_update = Some(AT.plus(10_000));
         responder.set(200, later.sign(&pki.issuing.key(), None));
-        assert!(verify_client(&store, &chain, AT.plus(7200), &user()).await.is_ok());
-        assert_eq!(responder.hits(), 2, "past nextUpdate the responder is asked again");
+        assert!(
+            verify_client(&store, &chain, AT.plus(7200), &user())
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            responder.hits(),
+            2,
+            "past nextUpdate the responder is asked again"
+        );
     }
 
     #[tokio::test]
@@ -443,17 +594,25 @@ mod ocsp {
         answer.status = Status::Revoked(AT.plus(-600));
         let responder = Loopback::start(answer.sign(&pki.issuing.key(), None)).await;
         let store = ocsp_store(&pki, OcspPolicy::Prefer, pki.crls(&[]));
-        let chain = pki.chain(pki.issuing.issue(Leaf::new(UPN, 7).ocsp(&responder.url("/ocsp"))));
+        let chain = pki.chain(
+            pki.issuing
+                .issue(Leaf::new(UPN, 7).ocsp(&responder.url("/ocsp"))),
+        );
 
         let refused = refusal(verify_client(&store, &chain, AT, &user()).await);
-        assert!(refused.to_string().contains("by OCSP responder"), "{refused}");
+        assert!(
+            refused.to_string().contains("by OCSP responder"),
+            "{refused}"
+        );
     }
 
     #[tokio::test]
     async fn a_delegated_responder_needs_ocsp_signing_from_the_issuer() {
         let pki = Pki::new();
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, "Contoso OCSP");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Contoso OCSP");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
         params.not_before = date(vouch::pki::Timestamp(1_577_836_800));
         params.not_after = date(vouch::pki::Timestamp(2_208_988_800));
@@ -461,16 +620,27 @@ mod ocsp {
         let body = OcspAnswer::good(&pki.issuing, 7).sign(&delegate.key(), Some(&delegate.cert));
         let responder = Loopback::start(body).await;
         let store = ocsp_store(&pki, OcspPolicy::Require, Vec::new());
-        let chain = pki.chain(pki.issuing.issue(Leaf::new(UPN, 7).ocsp(&responder.url("/ocsp"))));
+        let chain = pki.chain(
+            pki.issuing
+                .issue(Leaf::new(UPN, 7).ocsp(&responder.url("/ocsp"))),
+        );
         assert!(verify_client(&store, &chain, AT, &user()).await.is_ok());
 
         let stranger = Ca::root("Stranger");
         let forged = OcspAnswer::good(&pki.issuing, 7).sign(&stranger.key(), Some(&stranger.cert));
         responder.set(200, forged);
-        let chain = pki.chain(pki.issuing.issue(Leaf::new(UPN, 7).ocsp(&responder.url("/ocsp"))));
+        let chain = pki.chain(
+            pki.issuing
+                .issue(Leaf::new(UPN, 7).ocsp(&responder.url("/ocsp"))),
+        );
         let fresh_store = ocsp_store(&pki, OcspPolicy::Require, Vec::new());
         let failed = outage(verify_client(&fresh_store, &chain, AT, &user()).await);
-        assert!(failed.to_string().contains("signed neither by the issuing CA"), "{failed}");
+        assert!(
+            failed
+                .to_string()
+                .contains("signed neither by the issuing CA"),
+            "{failed}"
+        );
     }
 
     #[tokio::test]
@@ -479,9 +649,17 @@ mod ocsp {
         let other = OcspAnswer::good(&pki.issuing, 8).sign(&pki.issuing.key(), None);
         let responder = Loopback::start(other).await;
         let store = ocsp_store(&pki, OcspPolicy::Require, Vec::new());
-        let chain = pki.chain(pki.issuing.issue(Leaf::new(UPN, 7).ocsp(&responder.url("/ocsp"))));
+        let chain = pki.chain(
+            pki.issuing
+                .issue(Leaf::new(UPN, 7).ocsp(&responder.url("/ocsp"))),
+        );
         let failed = outage(verify_client(&store, &chain, AT, &user()).await);
-        assert!(failed.to_string().contains("does not answer for the certificate"), "{failed}");
+        assert!(
+            failed
+                .to_string()
+                .contains("does not answer for the certificate"),
+            "{failed}"
+        );
 
         let mut replayed = OcspAnswer::good(&pki.issuing, 7);
         replayed.nonce = Some(vec![1; 16]);
@@ -503,11 +681,17 @@ mod ocsp {
         assert!(matches!(failed, Outage::OcspUnavailable { .. }), "{failed}");
 
         let preferred = ocsp_store(&pki, OcspPolicy::Prefer, pki.crls(&[]));
-        let verified = verify_client(&preferred, &chain, AT, &user()).await.unwrap();
+        let verified = verify_client(&preferred, &chain, AT, &user())
+            .await
+            .unwrap();
         assert!(matches!(verified.revocation, Evidence::Crl(_)));
         assert_eq!(responder.hits(), 2);
         // A failed responder is left alone for a while instead of slowing every sign-in.
-        assert!(verify_client(&preferred, &chain, AT.plus(1), &user()).await.is_ok());
+        assert!(
+            verify_client(&preferred, &chain, AT.plus(1), &user())
+                .await
+                .is_ok()
+        );
         assert_eq!(responder.hits(), 2);
     }
 
@@ -518,23 +702,37 @@ mod ocsp {
         expired.this_update = AT.plus(-7200);
         expired.next_update = Some(AT.plus(-3600));
         let responder = Loopback::start(expired.sign(&pki.issuing.key(), None)).await;
-        let chain = pki.chain(pki.issuing.issue(Leaf::new(UPN, 7).ocsp(&responder.url("/ocsp"))));
+        let chain = pki.chain(
+            pki.issuing
+                .issue(Leaf::new(UPN, 7).ocsp(&responder.url("/ocsp"))),
+        );
         let store = ocsp_store(&pki, OcspPolicy::Require, Vec::new());
-        assert!(outage(verify_client(&store, &chain, AT, &user()).await).to_string().contains("expired"));
+        assert!(
+            outage(verify_client(&store, &chain, AT, &user()).await)
+                .to_string()
+                .contains("expired")
+        );
 
         let mut future = OcspAnswer::good(&pki.issuing, 7);
         future.this_update = AT.plus(86_400);
         future.next_update = Some(AT.plus(2 * 86_400));
         responder.set(200, future.sign(&pki.issuing.key(), None));
         let store = ocsp_store(&pki, OcspPolicy::Require, Vec::new());
-        assert!(outage(verify_client(&store, &chain, AT, &user()).await).to_string().contains("future"));
+        assert!(
+            outage(verify_client(&store, &chain, AT, &user()).await)
+                .to_string()
+                .contains("future")
+        );
     }
 
     #[test]
     fn offline_verification_never_asks_a_responder() {
         let pki = Pki::new();
         let store = ocsp_store(&pki, OcspPolicy::Require, Vec::new());
-        let chain = pki.chain(pki.issuing.issue(Leaf::new(UPN, 7).ocsp("http://127.0.0.1:9/ocsp")));
+        let chain = pki.chain(
+            pki.issuing
+                .issue(Leaf::new(UPN, 7).ocsp("http://127.0.0.1:9/ocsp")),
+        );
         let result = verify_client_offline(&store, &chain, AT, &user());
         assert!(result.unwrap_err().is_outage());
     }

@@ -30,7 +30,11 @@ impl<'a> From<&'a VerifiedHint> for ExpectedUser<'a> {
 }
 
 /// Checks the store's binding rule for `facts` (the leaf) against `user`.
-pub fn check(store: &TrustStore, facts: &CertificateFacts, user: &ExpectedUser<'_>) -> Result<(), Refusal> {
+pub fn check(
+    store: &TrustStore,
+    facts: &CertificateFacts,
+    user: &ExpectedUser<'_>,
+) -> Result<(), Refusal> {
     let refuse = |detail: String| Err(Refusal::NoBinding { detail });
     match store.binding {
         BindingRule::Upn | BindingRule::Email => {
@@ -49,10 +53,17 @@ pub fn check(store: &TrustStore, facts: &CertificateFacts, user: &ExpectedUser<'
             if names.is_empty() {
                 return refuse(format!("the certificate has no {kind}"));
             }
-            refuse(format!("the certificate's {kind} {} is not {upn}", names.join(", ")))
+            refuse(format!(
+                "the certificate's {kind} {} is not {upn}",
+                names.join(", ")
+            ))
         }
         BindingRule::Enrolled => match store.enrolled_user(&facts.sha256) {
-            Some((tid, oid)) if tid.eq_ignore_ascii_case(user.tid) && oid.eq_ignore_ascii_case(user.oid) => Ok(()),
+            Some((tid, oid))
+                if tid.eq_ignore_ascii_case(user.tid) && oid.eq_ignore_ascii_case(user.oid) =>
+            {
+                Ok(())
+            }
             Some(_) => refuse("the certificate is enrolled for another user".into()),
             None => refuse(format!(
                 "the certificate is not enrolled for user {} in tenant {}",

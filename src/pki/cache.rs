@@ -102,7 +102,11 @@ impl LinkCache {
             return;
         };
         let same = |l: &Arc<CachedLink>| l.cas[0].der == link.cas[0].der;
-        if entries.by_issuer.get(&issuer).is_some_and(|v| v.iter().any(same)) {
+        if entries
+            .by_issuer
+            .get(&issuer)
+            .is_some_and(|v| v.iter().any(same))
+        {
             return;
         }
         while entries.len >= self.capacity {
@@ -121,7 +125,11 @@ impl LinkCache {
             }
         }
         entries.order.push_back(issuer.clone());
-        entries.by_issuer.entry(issuer).or_default().push(Arc::new(link));
+        entries
+            .by_issuer
+            .entry(issuer)
+            .or_default()
+            .push(Arc::new(link));
         entries.len += 1;
     }
 

@@ -107,10 +107,10 @@ impl CertificateFacts {
             ParsedExtension::NameConstraints(_) => self.has_name_constraints = true,
             ParsedExtension::AuthorityInfoAccess(aia) => {
                 for desc in &aia.accessdescs {
-                    if desc.access_method == OID_PKIX_ACCESS_DESCRIPTOR_OCSP {
-                        if let GeneralName::URI(uri) = desc.access_location {
-                            self.ocsp_responders.push(uri.to_owned());
-                        }
+                    if desc.access_method == OID_PKIX_ACCESS_DESCRIPTOR_OCSP
+                        && let GeneralName::URI(uri) = desc.access_location
+                    {
+                        self.ocsp_responders.push(uri.to_owned());
                     }
                 }
             }
@@ -143,9 +143,13 @@ pub fn check_key(spki: &[u8]) -> Result<(), String> {
             let (modulus, _) = signed::expect(rsa.contents, 0x02).ok_or_else(malformed)?;
             let n = modulus.contents;
             let n = n.strip_prefix(&[0]).unwrap_or(n);
-            let size = n.first().map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
+            let size = n
+                .first()
+                .map_or(0, |b| n.len() * 8 - b.leading_zeros() as usize);
             if size < 2048 || size % 8 != 0 {
-                return Err(format!("its RSA key of {size} bits is not usable (2048 or more, whole bytes)"));
+                return Err(format!(
+                    "its RSA key of {size} bits is not usable (2048 or more, whole bytes)"
+                ));
             }
             Ok(())
         }
@@ -154,7 +158,10 @@ pub fn check_key(spki: &[u8]) -> Result<(), String> {
             _ => Err("its EC key is not on P-256, P-384 or P-521".into()),
         },
         ED25519 => Ok(()),
-        other => Err(format!("its key type {} is not one vouch verifies", oid_text(other))),
+        other => Err(format!(
+            "its key type {} is not one vouch verifies",
+            oid_text(other)
+        )),
     }
 }
 
@@ -208,7 +215,10 @@ fn key_type(cert: &X509Certificate<'_>) -> String {
 }
 
 /// Reads certificates from PEM (`CERTIFICATE` blocks) or a single DER certificate.
-pub fn read_certificates(bytes: &[u8], path: &str) -> Result<Vec<CertificateDer<'static>>, LoadError> {
+pub fn read_certificates(
+    bytes: &[u8],
+    path: &str,
+) -> Result<Vec<CertificateDer<'static>>, LoadError> {
     let fail = |detail: String| LoadError::Certificate {
         path: path.to_owned(),
         detail,
@@ -234,7 +244,9 @@ pub fn read_certificates(bytes: &[u8], path: &str) -> Result<Vec<CertificateDer<
 }
 
 /// Reads a certificate file from disk.
-pub fn read_certificate_file(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, LoadError> {
+pub fn read_certificate_file(
+    path: &std::path::Path,
+) -> Result<Vec<CertificateDer<'static>>, LoadError> {
     let name = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| LoadError::Read {
         path: name.clone(),

@@ -39,7 +39,11 @@ impl ExtendedKeyUsageValidator for AllowedEkus<'_> {
         for id in iter {
             let id = id?;
             empty = false;
-            if self.0.iter().any(|allowed| KeyPurposeId::new(allowed) == id) {
+            if self
+                .0
+                .iter()
+                .any(|allowed| KeyPurposeId::new(allowed) == id)
+            {
                 return Ok(());
             }
         }
@@ -63,10 +67,14 @@ pub fn validate(
 ) -> Result<ValidPath, Refusal> {
     let path = validate_path(store, chain, at)?;
     if at > path.root.not_after {
-        return Err(Refusal::Expired { not_after: path.root.not_after });
+        return Err(Refusal::Expired {
+            not_after: path.root.not_after,
+        });
     }
     if at < path.root.not_before {
-        return Err(Refusal::NotYetValid { not_before: path.root.not_before });
+        return Err(Refusal::NotYetValid {
+            not_before: path.root.not_before,
+        });
     }
     Ok(path)
 }
@@ -79,11 +87,17 @@ fn validate_path(
     let leaf_der = chain.first().ok_or(Refusal::Empty)?;
     if chain.len() > MAX_CHAIN_CERTIFICATES {
         let max = MAX_CHAIN_CERTIFICATES;
-        return Err(Refusal::TooManyCertificates { count: chain.len(), max });
+        return Err(Refusal::TooManyCertificates {
+            count: chain.len(),
+            max,
+        });
     }
     let leaf = EndEntityCert::try_from(leaf_der).map_err(|e| malformed(0, &e))?;
-    certificate::check_key(leaf.subject_public_key_info().as_ref())
-        .map_err(|detail| Refusal::InvalidPath { detail: format!("the certificate: {detail}") })?;
+    certificate::check_key(leaf.subject_public_key_info().as_ref()).map_err(|detail| {
+        Refusal::InvalidPath {
+            detail: format!("the certificate: {detail}"),
+        }
+    })?;
     let time = at.to_unix();
     let ekus = AllowedEkus(&store.ekus);
 
@@ -92,10 +106,15 @@ fn validate_path(
             continue;
         }
         let anchors = std::slice::from_ref(&link.anchor);
-        let checked = leaf.verify_for_usage(signed::algorithms(), anchors, &[], time, &ekus, None, None);
+        let checked =
+            leaf.verify_for_usage(signed::algorithms(), anchors, &[], time, &ekus, None, None);
         if checked.is_ok() {
             let (cas, root) = (link.cas.clone(), link.root.clone());
-            return Ok(ValidPath { cas, root, cached: true });
+            return Ok(ValidPath {
+                cas,
+                root,
+                cached: true,
+            });
         }
     }
     validate_cold(store, &leaf, chain, at)
@@ -145,7 +164,11 @@ fn validate_cold(
     if cacheable && !cas.is_empty() {
         remember(store, &cas, &root);
     }
-    Ok(ValidPath { cas, root, cached: false })
+    Ok(ValidPath {
+        cas,
+        root,
+        cached: false,
+    })
 }
 
 fn path_ca(ca: &webpki::Cert<'_>) -> Result<PathCa, Refusal> {
@@ -182,8 +205,16 @@ fn remember(store: &TrustStore, cas: &Arc<[PathCa]>, root: &Arc<AnchorInfo>) {
         anchor,
         cas: cas.clone(),
         root: root.clone(),
-        valid_from: cas.iter().map(|c| c.not_before).max().unwrap_or(Timestamp(i64::MAX)),
-        valid_until: cas.iter().map(|c| c.not_after).min().unwrap_or(Timestamp(i64::MIN)),
+        valid_from: cas
+            .iter()
+            .map(|c| c.not_before)
+            .max()
+            .unwrap_or(Timestamp(i64::MAX)),
+        valid_until: cas
+            .iter()
+            .map(|c| c.not_after)
+            .min()
+            .unwrap_or(Timestamp(i64::MIN)),
     };
     store.cache.insert(subject, link);
 }
@@ -221,7 +252,12 @@ fn refusal(store: &TrustStore, chain: &[CertificateDer<'_>], e: &webpki::Error) 
             issuer: issuer_text(chain),
         },
         E::RequiredEkuNotFound | E::RequiredEkuNotFoundContext(_) => Refusal::WrongEku {
-            allowed: store.ekus.iter().map(|e| oid_text(e)).collect::<Vec<_>>().join(", "),
+            allowed: store
+                .ekus
+                .iter()
+                .map(|e| oid_text(e))
+                .collect::<Vec<_>>()
+                .join(", "),
             present: leaf_ekus(chain),
         },
         E::MaximumPathBuildCallsExceeded => budget("too many path-building calls"),

@@ -156,7 +156,9 @@ pub fn verify_challenge(
     }
     let is_pss = matches!(
         algorithm,
-        ChallengeAlgorithm::RsaPssSha256 | ChallengeAlgorithm::RsaPssSha384 | ChallengeAlgorithm::RsaPssSha512
+        ChallengeAlgorithm::RsaPssSha256
+            | ChallengeAlgorithm::RsaPssSha384
+            | ChallengeAlgorithm::RsaPssSha512
     );
     if pss_only && !is_pss {
         return Err(ChallengeError::AlgorithmMismatch);
@@ -173,7 +175,10 @@ mod tests {
     #[test]
     fn garbage_keys_are_refused_with_a_reason() {
         let alg = ChallengeAlgorithm::Ed25519;
-        assert_eq!(verify_challenge(&[], alg, b"m", b"s"), Err(ChallengeError::MalformedKey));
+        assert_eq!(
+            verify_challenge(&[], alg, b"m", b"s"),
+            Err(ChallengeError::MalformedKey)
+        );
         assert_eq!(
             verify_challenge(&[0x30, 0x80, 0x00], alg, b"m", b"s"),
             Err(ChallengeError::MalformedKey)
@@ -184,22 +189,42 @@ mod tests {
     fn an_algorithm_that_does_not_fit_the_key_is_refused() {
         let key = aws_lc_rs::signature::Ed25519KeyPair::generate().unwrap();
         let spki = [
-            &[0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00][..],
+            &[
+                0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+            ][..],
             aws_lc_rs::signature::KeyPair::public_key(&key).as_ref(),
         ]
         .concat();
         let sig = key.sign(b"challenge");
-        let ok = verify_challenge(&spki, ChallengeAlgorithm::Ed25519, b"challenge", sig.as_ref());
+        let ok = verify_challenge(
+            &spki,
+            ChallengeAlgorithm::Ed25519,
+            b"challenge",
+            sig.as_ref(),
+        );
         assert_eq!(ok, Ok(()));
-        let wrong = verify_challenge(&spki, ChallengeAlgorithm::RsaPkcs1Sha256, b"challenge", sig.as_ref());
+        let wrong = verify_challenge(
+            &spki,
+            ChallengeAlgorithm::RsaPkcs1Sha256,
+            b"challenge",
+            sig.as_ref(),
+        );
         assert_eq!(wrong, Err(ChallengeError::AlgorithmMismatch));
-        let other = verify_challenge(&spki, ChallengeAlgorithm::Ed25519, b"challenge2", sig.as_ref());
+        let other = verify_challenge(
+            &spki,
+            ChallengeAlgorithm::Ed25519,
+            b"challenge2",
+            sig.as_ref(),
+        );
         assert_eq!(other, Err(ChallengeError::BadSignature));
     }
 
     #[test]
     fn app_algorithm_names_follow_jose() {
-        assert_eq!(ChallengeAlgorithm::from_name("ES256"), Some(ChallengeAlgorithm::EcdsaP256Sha256P1363));
+        assert_eq!(
+            ChallengeAlgorithm::from_name("ES256"),
+            Some(ChallengeAlgorithm::EcdsaP256Sha256P1363)
+        );
         assert_eq!(ChallengeAlgorithm::from_name("none"), None);
         assert_eq!(ChallengeAlgorithm::from_name("HS256"), None);
     }

@@ -101,8 +101,21 @@ struct Usage(String);
 pub fn run(command: PkiCommand) -> ExitCode {
     let outcome = match command {
         PkiCommand::Cert {
-            command: CertCommand::Verify { config, trust_store, at, user, chain },
-        } => verify(config.config.as_deref(), &trust_store, at.as_deref(), &user, &chain),
+            command:
+                CertCommand::Verify {
+                    config,
+                    trust_store,
+                    at,
+                    user,
+                    chain,
+                },
+        } => verify(
+            config.config.as_deref(),
+            &trust_store,
+            at.as_deref(),
+            &user,
+            &chain,
+        ),
         PkiCommand::Cert {
             command: CertCommand::Inspect { chain },
         } => inspect(&chain),
@@ -130,7 +143,9 @@ fn instant(at: Option<&str>) -> Result<Timestamp, Usage> {
     match at {
         None => Ok(Timestamp::now()),
         Some(text) => Timestamp::parse(text).ok_or_else(|| {
-            Usage(format!("--at {text:?}: give RFC 3339 UTC like 2026-12-04T09:00:00Z, or epoch seconds"))
+            Usage(format!(
+                "--at {text:?}: give RFC 3339 UTC like 2026-12-04T09:00:00Z, or epoch seconds"
+            ))
         }),
     }
 }
@@ -156,9 +171,20 @@ fn verify(
     let config = load_config(config)?;
     let at = instant(at)?;
     let Some(store_config) = config.trust_stores.iter().find(|s| s.name == name) else {
-        let names: Vec<&str> = config.trust_stores.iter().map(|s| s.name.as_str()).collect();
-        let known = if names.is_empty() { "none is configured".into() } else { names.join(", ") };
-        return Err(Usage(format!("no trust store {name:?} in {} ({known})", config.source_name)));
+        let names: Vec<&str> = config
+            .trust_stores
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        let known = if names.is_empty() {
+            "none is configured".into()
+        } else {
+            names.join(", ")
+        };
+        return Err(Usage(format!(
+            "no trust store {name:?} in {} ({known})",
+            config.source_name
+        )));
     };
     let chain = read_chain(chain_path)?;
     let store = TrustStore::load(store_config).map_err(|e| Usage(e.to_string()))?;
@@ -178,7 +204,11 @@ fn verify(
     println!("trust store  {name}, at {at}");
     match verdict {
         Ok(evidence) => {
-            let binding = if user.user.is_some() || user.tid.is_some() { "bound to the user" } else { "binding not checked (give --user or --tid/--oid)" };
+            let binding = if user.user.is_some() || user.tid.is_some() {
+                "bound to the user"
+            } else {
+                "binding not checked (give --user or --tid/--oid)"
+            };
             println!("verdict      VALID: amr {}, {binding}", store.amr.as_str());
             println!("revocation   {}", evidence_text(&evidence));
             Ok(ExitCode::SUCCESS)
@@ -198,7 +228,11 @@ fn verify(
     }
 }
 
-fn check_user(store: &TrustStore, chain: &[CertificateDer<'_>], user: &UserFlags) -> Result<(), CertificateError> {
+fn check_user(
+    store: &TrustStore,
+    chain: &[CertificateDer<'_>],
+    user: &UserFlags,
+) -> Result<(), CertificateError> {
     if user.user.is_none() && user.tid.is_none() {
         return Ok(());
     }
@@ -241,7 +275,13 @@ fn inspect(path: &Path) -> Result<ExitCode, Usage> {
 }
 
 fn print_facts(f: &CertificateFacts) {
-    let list = |items: &[String]| if items.is_empty() { "(none)".to_owned() } else { items.join(", ") };
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            "(none)".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
     println!("  subject      {}", f.subject);
     println!("  issuer       {}", f.issuer);
     println!("  serial       {}", f.serial);
@@ -251,7 +291,10 @@ fn print_facts(f: &CertificateFacts) {
     println!("  UPN          {}", list(&f.upns));
     println!("  email        {}", list(&f.emails));
     println!("  DNS          {}", list(&f.dns_names));
-    let ekus = f.ekus.as_ref().map_or_else(|| "(none: any purpose)".to_owned(), |e| list(e));
+    let ekus = f
+        .ekus
+        .as_ref()
+        .map_or_else(|| "(none: any purpose)".to_owned(), |e| list(e));
     println!("  EKU          {ekus}");
     println!("  CRL DP       {}", list(&f.crl_distribution_points));
     println!("  OCSP         {}", list(&f.ocsp_responders));
@@ -269,7 +312,10 @@ fn crl_status(config: Option<&Path>, at: Option<&str>) -> Result<ExitCode, Usage
     runtime()?.block_on(stores.refresh());
     let mut all_fresh = true;
     for store in stores.iter() {
-        println!("trust store {} (OCSP {:?}, CRL grace {} s)", store.name, store.ocsp_policy, store.crl_grace_secs);
+        println!(
+            "trust store {} (OCSP {:?}, CRL grace {} s)",
+            store.name, store.ocsp_policy, store.crl_grace_secs
+        );
         let crls = store.crls();
         if crls.sources.is_empty() {
             println!("  no CRL source");
@@ -279,10 +325,16 @@ fn crl_status(config: Option<&Path>, at: Option<&str>) -> Result<ExitCode, Usage
         }
         let (answers, failures) = store.ocsp.counts();
         if store.ocsp_policy != super::OcspPolicy::Off {
-            println!("  OCSP responders named by certificates; answers cached here: {answers}, failing: {failures}");
+            println!(
+                "  OCSP responders named by certificates; answers cached here: {answers}, failing: {failures}"
+            );
         }
     }
-    Ok(if all_fresh { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if all_fresh {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Prints one source; whether it is loaded and fresh.
@@ -291,15 +343,28 @@ fn print_source(source: &super::crl::SourceStatus, grace: i64, at: Timestamp) ->
     let fresh = match &source.crl {
         Some(crl) => {
             let stale = crl.is_stale(at, grace);
-            let next = crl.next_update.map_or_else(|| "(none)".to_owned(), |n| n.to_string());
+            let next = crl
+                .next_update
+                .map_or_else(|| "(none)".to_owned(), |n| n.to_string());
             println!("    issuer       {}", crl.issuer_text);
-            println!("    this update  {} ({} ago)", crl.this_update, age(at.0 - crl.this_update.0));
+            println!(
+                "    this update  {} ({} ago)",
+                crl.this_update,
+                age(at.0 - crl.this_update.0)
+            );
             println!("    next update  {next}");
             println!("    entries      {}", crl.entries());
             if let Some(number) = &crl.number {
                 println!("    CRL number   {number}");
             }
-            println!("    state        {}", if stale { "STALE: certificates it covers are undecided" } else { "fresh" });
+            println!(
+                "    state        {}",
+                if stale {
+                    "STALE: certificates it covers are undecided"
+                } else {
+                    "fresh"
+                }
+            );
             !stale
         }
         None => {
@@ -321,4 +386,3 @@ fn age(secs: i64) -> String {
         s => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
     }
 }
-

@@ -156,7 +156,8 @@ pub const EKU_CLIENT_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0
 /// id-kp-serverAuth, 1.3.6.1.5.5.7.3.1.
 pub const EKU_SERVER_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
 /// Microsoft smart-card logon, 1.3.6.1.4.1.311.20.2.2.
-pub const EKU_SMARTCARD_LOGON: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x14, 0x02, 0x02];
+pub const EKU_SMARTCARD_LOGON: &[u8] =
+    &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x14, 0x02, 0x02];
 
 impl TrustStoreConfig {
     /// Checks one section; `index` and the returned key name the place for the operator.
@@ -166,7 +167,10 @@ impl TrustStoreConfig {
 
         let name_ok = !raw.name.is_empty()
             && raw.name.len() <= 64
-            && raw.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            && raw
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
         if !name_ok {
             let why = "must be 1 to 64 letters, digits, '-', '_' or '.'";
             return Err(err("name", why.into()));
@@ -257,7 +261,10 @@ fn check_tenants(tenants: Vec<String>) -> Result<Vec<String>, (String, String)> 
             return Err(("tenants".into(), why));
         }
     }
-    Ok(tenants.into_iter().map(|t| t.to_ascii_lowercase()).collect())
+    Ok(tenants
+        .into_iter()
+        .map(|t| t.to_ascii_lowercase())
+        .collect())
 }
 
 fn check_enrolled(
@@ -369,9 +376,7 @@ pub fn oid_text(der: &[u8]) -> String {
 
 /// CRLs and OCSP travel over plain HTTP (RFC 5280 §4.2.1.13, RFC 6960 App. A); they are signed.
 pub fn check_http_url(url: &str) -> Result<(), String> {
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|_| format!("{url:?} is not a URL"))?;
+    let uri: http::Uri = url.parse().map_err(|_| format!("{url:?} is not a URL"))?;
     if uri.scheme_str() != Some("http") || uri.host().is_none() {
         return Err(format!("{url:?} must be an http:// URL with a host"));
     }
@@ -383,7 +388,8 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<TrustStoreConfig, (String, String)> {
-        let raw: RawTrustStore = toml::from_str(text).map_err(|e| ("toml".into(), e.to_string()))?;
+        let raw: RawTrustStore =
+            toml::from_str(text).map_err(|e| ("toml".into(), e.to_string()))?;
         TrustStoreConfig::check(raw, Path::new("/etc/vouch"))
     }
 
@@ -402,7 +408,10 @@ mod tests {
     #[test]
     fn dotted_ekus_encode_as_der_and_print_back() {
         assert_eq!(eku_oid("1.3.6.1.5.5.7.3.2").unwrap(), EKU_CLIENT_AUTH);
-        assert_eq!(oid_text(&eku_oid("1.3.6.1.4.1.311.99999").unwrap()), "1.3.6.1.4.1.311.99999");
+        assert_eq!(
+            oid_text(&eku_oid("1.3.6.1.4.1.311.99999").unwrap()),
+            "1.3.6.1.4.1.311.99999"
+        );
         assert_eq!(eku_oid("3.1"), None);
         assert_eq!(eku_oid("client"), None);
     }
@@ -410,12 +419,21 @@ mod tests {
     #[test]
     fn store_sections_with_mistakes_name_the_key_to_fix() {
         let cases = [
-            (MINIMAL.replace("shared = true", "shared = false"), "tenants"),
+            (
+                MINIMAL.replace("shared = true", "shared = false"),
+                "tenants",
+            ),
             (MINIMAL.replace("\"cards\"", "\"a b\""), "name"),
             (MINIMAL.replace("[\"root.pem\"]", "[]"), "roots"),
             (format!("{MINIMAL}ekus = [\"any\"]\n"), "ekus"),
-            (format!("{MINIMAL}crl_urls = [\"ftp://x/y.crl\"]\n"), "crl_urls"),
-            (format!("{MINIMAL}crl_refresh_secs = 1\n"), "crl_refresh_secs"),
+            (
+                format!("{MINIMAL}crl_urls = [\"ftp://x/y.crl\"]\n"),
+                "crl_urls",
+            ),
+            (
+                format!("{MINIMAL}crl_refresh_secs = 1\n"),
+                "crl_refresh_secs",
+            ),
             (format!("{MINIMAL}tenants = [\"not-a-guid\"]\n"), "tenants"),
         ];
         for (text, key) in cases {
@@ -436,9 +454,16 @@ mod tests {
     fn enrolled_certificates_need_the_enrolled_binding_and_a_fingerprint() {
         let entry = "[[enrolled]]\ntid = \"00000000-0000-0000-0000-000000000001\"\n\
                      oid = \"00000000-0000-0000-0000-000000000002\"\n";
-        let good = format!("{}{entry}sha256 = \"{}\"\n", MINIMAL.replace("upn", "enrolled"), "ab".repeat(32));
+        let good = format!(
+            "{}{entry}sha256 = \"{}\"\n",
+            MINIMAL.replace("upn", "enrolled"),
+            "ab".repeat(32)
+        );
         assert_eq!(parse(&good).unwrap().enrolled.len(), 1);
-        let short = format!("{}{entry}sha256 = \"abcd\"\n", MINIMAL.replace("upn", "enrolled"));
+        let short = format!(
+            "{}{entry}sha256 = \"abcd\"\n",
+            MINIMAL.replace("upn", "enrolled")
+        );
         assert_eq!(parse(&short).unwrap_err().0, "enrolled[0].sha256");
         let wrong_rule = format!("{MINIMAL}{entry}sha256 = \"{}\"\n", "ab".repeat(32));
         assert_eq!(parse(&wrong_rule).unwrap_err().0, "enrolled");

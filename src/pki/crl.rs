@@ -14,8 +14,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::CertificateRevocationListDer;
+use rustls::pki_types::pem::PemObject as _;
 use webpki::BorrowedCertRevocationList;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 
@@ -76,7 +76,10 @@ impl Crl {
             detail,
         };
         if bytes.len() > MAX_CRL_BYTES {
-            return Err(fail(format!("{} bytes is more than the {MAX_CRL_BYTES} read", bytes.len())));
+            return Err(fail(format!(
+                "{} bytes is more than the {MAX_CRL_BYTES} read",
+                bytes.len()
+            )));
         }
         let der = match bytes.first() {
             Some(0x30) => bytes.to_vec(),
@@ -98,14 +101,14 @@ impl Crl {
             .map_err(|e| fail(format!("not a usable CRL: {}", crl_problem(&e))))?;
         let mut revoked = HashMap::new();
         for entry in &strict {
-            let entry = entry.map_err(|e| fail(format!("bad revoked entry: {}", crl_problem(&e))))?;
+            let entry =
+                entry.map_err(|e| fail(format!("bad revoked entry: {}", crl_problem(&e))))?;
             let value = RevokedEntry {
                 revoked_at: Timestamp::from_unix(entry.revocation_date),
                 reason: entry.reason_code.map(|r| format!("{r:?}")),
             };
             revoked.insert(Box::from(entry.serial_number), value);
         }
-        drop(strict);
 
         let (_, parsed) = x509_parser::parse_x509_crl(&der)
             .map_err(|e| fail(format!("cannot read its fields: {e}")))?;
@@ -113,14 +116,17 @@ impl Crl {
             .map(|(name, _)| name.contents.to_vec())
             .ok_or_else(|| fail("its issuer is not a Name".into()))?;
         check_crl_number(&parsed).map_err(fail)?;
-        let scope = parsed.extensions().iter().find_map(|ext| match ext.parsed_extension() {
-            ParsedExtension::IssuingDistributionPoint(idp) => Some(Scope {
-                only_user_certs: idp.only_contains_user_certs,
-                only_ca_certs: idp.only_contains_ca_certs,
-                uris: full_name_uris(idp.distribution_point.as_ref()),
-            }),
-            _ => None,
-        });
+        let scope = parsed
+            .extensions()
+            .iter()
+            .find_map(|ext| match ext.parsed_extension() {
+                ParsedExtension::IssuingDistributionPoint(idp) => Some(Scope {
+                    only_user_certs: idp.only_contains_user_certs,
+                    only_ca_certs: idp.only_contains_ca_certs,
+                    uris: full_name_uris(idp.distribution_point.as_ref()),
+                }),
+                _ => None,
+            });
         let crl = Crl {
             source: source.to_owned(),
             issuer,
@@ -157,13 +163,15 @@ impl Crl {
         if known.unwrap_or(false) {
             return Ok(());
         }
-        let (outer, _) = signed::expect(&self.der, signed::SEQUENCE).ok_or(SignatureProblem::Malformed)?;
+        let (outer, _) =
+            signed::expect(&self.der, signed::SEQUENCE).ok_or(SignatureProblem::Malformed)?;
         let parts = SignedParts::split(outer.contents).ok_or(SignatureProblem::Malformed)?;
         parts.verify(issuer_spki)?;
-        if let Ok(mut keys) = self.verified_keys.write() {
-            if keys.len() < 8 && !keys.contains(&digest) {
-                keys.push(digest);
-            }
+        if let Ok(mut keys) = self.verified_keys.write()
+            && keys.len() < 8
+            && !keys.contains(&digest)
+        {
+            keys.push(digest);
         }
         Ok(())
     }
@@ -177,7 +185,9 @@ impl Crl {
         let Some(scope) = &self.scope else {
             return true;
         };
-        if scope.only_ca_certs && role != Role::Ca || scope.only_user_certs && role != Role::EndEntity {
+        if scope.only_ca_certs && role != Role::Ca
+            || scope.only_user_certs && role != Role::EndEntity
+        {
             return false;
         }
         match cert_dps {
@@ -208,14 +218,18 @@ impl Crl {
 }
 
 /// RFC 5280 §5.2.3: a conforming CRL carries a CRL number, and marks it non-critical.
-fn check_crl_number(crl: &x509_parser::revocation_list::CertificateRevocationList<'_>) -> Result<(), String> {
+fn check_crl_number(
+    crl: &x509_parser::revocation_list::CertificateRevocationList<'_>,
+) -> Result<(), String> {
     let number = crl
         .extensions()
         .iter()
         .find(|e| e.oid == x509_parser::oid_registry::OID_X509_EXT_CRL_NUMBER);
     match number {
         None => Err("it has no CRL number (RFC 5280 §5.2.3 requires one)".into()),
-        Some(ext) if ext.critical => Err("its CRL number is marked critical (RFC 5280 §5.2.3)".into()),
+        Some(ext) if ext.critical => {
+            Err("its CRL number is marked critical (RFC 5280 §5.2.3)".into())
+        }
         Some(_) => Ok(()),
     }
 }
@@ -237,17 +251,19 @@ fn full_name_uris(name: Option<&DistributionPointName<'_>>) -> Vec<String> {
 /// points with neither a CRL issuer nor reasons (RFC 5280 §4.2.1.13).
 pub fn certificate_dp_uris(cert_der: &[u8]) -> Option<Vec<String>> {
     let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
-    cert.extensions().iter().find_map(|ext| match ext.parsed_extension() {
-        ParsedExtension::CRLDistributionPoints(points) => Some(
-            points
-                .points
-                .iter()
-                .filter(|p| p.crl_issuer.is_none() && p.reasons.is_none())
-                .flat_map(|p| full_name_uris(p.distribution_point.as_ref()))
-                .collect(),
-        ),
-        _ => None,
-    })
+    cert.extensions()
+        .iter()
+        .find_map(|ext| match ext.parsed_extension() {
+            ParsedExtension::CRLDistributionPoints(points) => Some(
+                points
+                    .points
+                    .iter()
+                    .filter(|p| p.crl_issuer.is_none() && p.reasons.is_none())
+                    .flat_map(|p| full_name_uris(p.distribution_point.as_ref()))
+                    .collect(),
+            ),
+            _ => None,
+        })
 }
 
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
@@ -313,4 +329,3 @@ impl CrlSet {
 pub fn serial_text(serial: &[u8]) -> String {
     Hex(serial).to_string()
 }
-

@@ -75,7 +75,10 @@ pub enum Refusal {
 }
 
 fn reason_suffix(reason: &Option<String>) -> String {
-    reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default()
+    reason
+        .as_ref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default()
 }
 
 /// The appliance cannot decide right now; nothing is wrong with the certificate as far as known.

@@ -51,7 +51,11 @@ async fn exchange_now(
     if uri.scheme_str() != Some("http") {
         return Err("only http:// URLs are fetched".into());
     }
-    let host = uri.host().ok_or("no host")?.trim_matches(['[', ']']).to_owned();
+    let host = uri
+        .host()
+        .ok_or("no host")?
+        .trim_matches(['[', ']'])
+        .to_owned();
     let port = uri.port_u16().unwrap_or(80);
     let stream = tokio::net::TcpStream::connect((host.as_str(), port))
         .await

@@ -102,7 +102,8 @@ fn finish(
     user: &ExpectedUser<'_>,
 ) -> Result<VerifiedCertificate, CertificateError> {
     let leaf = chain.first().ok_or(Refusal::Empty)?;
-    let facts = CertificateFacts::read(leaf).map_err(|detail| Refusal::Malformed { index: 0, detail })?;
+    let facts =
+        CertificateFacts::read(leaf).map_err(|detail| Refusal::Malformed { index: 0, detail })?;
     binding::check(store, &facts, user)?;
     Ok(VerifiedCertificate {
         store: store.name.clone(),
@@ -188,7 +189,8 @@ async fn fetch_answer(
     let owned_anchor;
     let (spki, anchor) = match path.cas.first() {
         Some(ca) => {
-            owned_anchor = webpki::anchor_from_trusted_cert(&ca.der).map_err(|e| format!("{e:?}"))?;
+            owned_anchor =
+                webpki::anchor_from_trusted_cert(&ca.der).map_err(|e| format!("{e:?}"))?;
             (ca.spki.as_slice(), &owned_anchor)
         }
         None => {
@@ -198,7 +200,8 @@ async fn fetch_answer(
             (path.root.spki.as_slice(), anchor)
         }
     };
-    let request = ocsp::Request::new(cert.issuer(), spki, cert.serial()).ok_or("cannot build the request")?;
+    let request =
+        ocsp::Request::new(cert.issuer(), spki, cert.serial()).ok_or("cannot build the request")?;
     let body = fetch::post(
         responder,
         "application/ocsp-request",

@@ -64,7 +64,10 @@ impl OcspKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OcspStatus {
     Good,
-    Revoked { at: Timestamp, reason: Option<String> },
+    Revoked {
+        at: Timestamp,
+        reason: Option<String>,
+    },
     Unknown,
 }
 
@@ -97,7 +100,8 @@ impl OcspCache {
     pub fn fresh(&self, key: &OcspKey, at: Timestamp) -> Option<Arc<OcspAnswer>> {
         let answers = self.answers.read().ok()?;
         let answer = answers.get(key)?;
-        (answer.this_update.plus(-SKEW_SECS) <= at && at <= answer.good_until()).then(|| answer.clone())
+        (answer.this_update.plus(-SKEW_SECS) <= at && at <= answer.good_until())
+            .then(|| answer.clone())
     }
 
     pub fn store(&self, key: OcspKey, answer: OcspAnswer) {
@@ -250,7 +254,10 @@ pub fn read_response(
     }
     let (status, rest) = expect(outer.contents, 0x0a).ok_or_else(|| bad("no responseStatus"))?;
     if status.contents != [0] {
-        return Err(format!("responder answered status {:?} (RFC 6960 §4.2.1)", status.contents));
+        return Err(format!(
+            "responder answered status {:?} (RFC 6960 §4.2.1)",
+            status.contents
+        ));
     }
     let (bytes, _) = expect(rest, 0xa0).ok_or_else(|| bad("no responseBytes"))?;
     let (bytes, _) = expect(bytes.contents, SEQUENCE).ok_or_else(|| bad("responseBytes"))?;
@@ -332,16 +339,24 @@ impl<'a> Basic<'a> {
                 return Ok(());
             }
         }
-        Err("the response is signed neither by the issuing CA nor by a responder it delegated".into())
+        Err(
+            "the response is signed neither by the issuing CA nor by a responder it delegated"
+                .into(),
+        )
     }
 
-    fn read_single(&self, request: &Request, responder: &str, at: Timestamp) -> Result<OcspAnswer, String> {
+    fn read_single(
+        &self,
+        request: &Request,
+        responder: &str,
+        at: Timestamp,
+    ) -> Result<OcspAnswer, String> {
         let bad = |what: &str| format!("malformed ResponseData: {what}");
         let mut rest = self.tbs_contents;
-        if let Some((version, next)) = read_tlv(rest) {
-            if version.tag == 0xa0 {
-                rest = next;
-            }
+        if let Some((version, next)) = read_tlv(rest)
+            && version.tag == 0xa0
+        {
+            rest = next;
         }
         let (id, rest) = read_tlv(rest).ok_or_else(|| bad("responderID"))?;
         if id.tag != 0xa1 && id.tag != 0xa2 {
@@ -386,10 +401,10 @@ fn single_answer(rest: &[u8], responder: &str, at: Timestamp) -> Result<OcspAnsw
     if this_update.plus(-SKEW_SECS) > at {
         return Err(format!("thisUpdate {this_update} is in the future"));
     }
-    if let Some(next) = next_update {
-        if next < at {
-            return Err(format!("the answer expired at its nextUpdate {next}"));
-        }
+    if let Some(next) = next_update
+        && next < at
+    {
+        return Err(format!("the answer expired at its nextUpdate {next}"));
     }
     Ok(OcspAnswer {
         status,
@@ -406,7 +421,10 @@ fn revoked_info(contents: &[u8]) -> Option<OcspStatus> {
     let reason = match read_tlv(rest) {
         Some((wrapper, _)) if wrapper.tag == 0xa0 => {
             let (code, _) = expect(wrapper.contents, 0x0a)?;
-            Some(format!("reason code {}", code.contents.first().copied().unwrap_or_default()))
+            Some(format!(
+                "reason code {}",
+                code.contents.first().copied().unwrap_or_default()
+            ))
         }
         _ => None,
     };

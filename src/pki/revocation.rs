@@ -97,14 +97,26 @@ pub fn check(
 fn issuer_of_leaf(path: &ValidPath) -> (&[u8], &str, bool) {
     match path.cas.first() {
         Some(ca) => (&ca.spki, &ca.subject_text, ca.may_sign_crls),
-        None => (&path.root.spki, &path.root.subject_text, path.root.may_sign_crls),
+        None => (
+            &path.root.spki,
+            &path.root.subject_text,
+            path.root.may_sign_crls,
+        ),
     }
 }
 
 fn ca_subject<'a>(ca: &'a PathCa, path: &'a ValidPath, i: usize) -> Subject<'a> {
     let (issuer_spki, issuer_text, may_sign) = match path.cas.get(i + 1) {
-        Some(up) => (up.spki.as_slice(), up.subject_text.as_str(), up.may_sign_crls),
-        None => (path.root.spki.as_slice(), path.root.subject_text.as_str(), path.root.may_sign_crls),
+        Some(up) => (
+            up.spki.as_slice(),
+            up.subject_text.as_str(),
+            up.may_sign_crls,
+        ),
+        None => (
+            path.root.spki.as_slice(),
+            path.root.subject_text.as_str(),
+            path.root.may_sign_crls,
+        ),
     };
     Subject {
         der: ca.der.as_ref(),
@@ -134,7 +146,10 @@ fn check_leaf(
         if as_new || store.ocsp_policy == OcspPolicy::Require {
             return match answer.status {
                 OcspStatus::Good => Ok(Checked::Done(Evidence::Ocsp(answer.responder.clone()))),
-                OcspStatus::Revoked { at: when, ref reason } => Err(Refusal::Revoked {
+                OcspStatus::Revoked {
+                    at: when,
+                    ref reason,
+                } => Err(Refusal::Revoked {
                     serial: crl::serial_text(leaf.serial),
                     revoked_at: when,
                     reason: reason.clone(),
@@ -155,7 +170,10 @@ fn check_leaf(
         }
         (OcspPolicy::Require, responder) => Err(Outage::OcspUnavailable {
             responder: responder.unwrap_or_else(|| "(none named by the certificate)".into()),
-            detail: store.ocsp.last_error(&key).unwrap_or_else(|| "no answer".into()),
+            detail: store
+                .ocsp
+                .last_error(&key)
+                .unwrap_or_else(|| "no answer".into()),
         }
         .into()),
         _ => check_crls(store, crls, leaf, at).map(Checked::Done),
@@ -214,7 +232,10 @@ fn check_crls(
         }
     }
     if let Some(crl) = listed_elsewhere(crls, subject) {
-        let entry = crl.lookup(subject.serial).cloned().unwrap_or_else(|| unreachable!("found by lookup"));
+        let entry = crl
+            .lookup(subject.serial)
+            .cloned()
+            .unwrap_or_else(|| unreachable!("found by lookup"));
         return Err(Refusal::Revoked {
             serial: crl::serial_text(subject.serial),
             revoked_at: entry.revoked_at,

@@ -43,7 +43,9 @@ pub fn read_tlv(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
         if n == 0 || n > 4 || rest.len() < n || rest[0] == 0 {
             return None;
         }
-        let len = rest[..n].iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
         if len < 0x80 {
             return None;
         }
@@ -166,7 +168,10 @@ mod tests {
 
     #[test]
     fn garbage_keys_and_signatures_are_refused_without_panic() {
-        assert_eq!(verify(&[], &[], b"m", b"s"), Err(SignatureProblem::Malformed));
+        assert_eq!(
+            verify(&[], &[], b"m", b"s"),
+            Err(SignatureProblem::Malformed)
+        );
         assert_eq!(
             verify(&[0x30, 0x03, 0x30, 0x01, 0x00], &[], b"m", b"s"),
             Err(SignatureProblem::Malformed)

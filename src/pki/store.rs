@@ -167,7 +167,10 @@ impl TrustStore {
     }
 
     /// (SPKI, may sign CRLs) of the store's CAs with this subject.
-    fn ca_keys_named<'a>(&'a self, subject: &'a [u8]) -> impl Iterator<Item = (Vec<u8>, bool)> + 'a {
+    fn ca_keys_named<'a>(
+        &'a self,
+        subject: &'a [u8],
+    ) -> impl Iterator<Item = (Vec<u8>, bool)> + 'a {
         let roots = self
             .anchors
             .iter()
@@ -180,7 +183,10 @@ impl TrustStore {
                 return None;
             }
             let facts = CertificateFacts::read(der).ok()?;
-            Some((cert.subject_public_key_info().as_ref().to_vec(), facts.may_sign_crls))
+            Some((
+                cert.subject_public_key_info().as_ref().to_vec(),
+                facts.may_sign_crls,
+            ))
         });
         roots.chain(intermediates)
     }
@@ -221,7 +227,12 @@ impl TrustStore {
         self.swap_crls(CrlSet::new(sources));
     }
 
-    fn outcome(&self, previous: &CrlSet, name: String, result: Result<Crl, LoadError>) -> SourceStatus {
+    fn outcome(
+        &self,
+        previous: &CrlSet,
+        name: String,
+        result: Result<Crl, LoadError>,
+    ) -> SourceStatus {
         match result {
             Ok(crl) => loaded(name, crl),
             Err(e) => {
@@ -244,13 +255,18 @@ impl TrustStore {
 
     /// The user a certificate with this SHA-256 fingerprint was enrolled for.
     pub fn enrolled_user(&self, sha256: &[u8; 32]) -> Option<(&str, &str)> {
-        self.enrolled.get(sha256).map(|(t, o)| (t.as_str(), o.as_str()))
+        self.enrolled
+            .get(sha256)
+            .map(|(t, o)| (t.as_str(), o.as_str()))
     }
 
     /// The OCSP responder the certificate names (authority information access).
     pub fn ocsp_responder(&self, cert_der: &[u8]) -> Option<String> {
         let facts = CertificateFacts::read(cert_der).ok()?;
-        facts.ocsp_responders.into_iter().find(|u| u.starts_with("http://"))
+        facts
+            .ocsp_responders
+            .into_iter()
+            .find(|u| u.starts_with("http://"))
     }
 
     /// The anchor whose key is `spki`, for delegated OCSP responders of a root.
@@ -269,9 +285,13 @@ fn read_crl_file(path: &std::path::Path) -> Result<Vec<u8>, LoadError> {
         path: path.display().to_string(),
         detail,
     };
-    let size = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?.len();
+    let size = std::fs::metadata(path)
+        .map_err(|e| fail(e.to_string()))?
+        .len();
     if size > MAX_CRL_BYTES as u64 {
-        return Err(fail(format!("{size} bytes is more than the {MAX_CRL_BYTES} read")));
+        return Err(fail(format!(
+            "{size} bytes is more than the {MAX_CRL_BYTES} read"
+        )));
     }
     std::fs::read(path).map_err(|e| fail(e.to_string()))
 }
@@ -318,7 +338,10 @@ impl TrustStores {
     }
 
     /// The stores that serve a tenant, in configuration order.
-    pub fn for_tenant<'a>(&'a self, tid: &'a str) -> impl Iterator<Item = &'a Arc<TrustStore>> + 'a {
+    pub fn for_tenant<'a>(
+        &'a self,
+        tid: &'a str,
+    ) -> impl Iterator<Item = &'a Arc<TrustStore>> + 'a {
         self.stores.iter().filter(move |s| s.serves(tid))
     }
 

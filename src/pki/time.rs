@@ -50,7 +50,8 @@ impl Timestamp {
         let num = |range: std::ops::Range<usize>| text.get(range)?.parse::<u16>().ok();
         let month = time::Month::try_from(num(5..7)? as u8).ok()?;
         let date = time::Date::from_calendar_date(i32::from(num(0..4)?), month, num(8..10)? as u8);
-        let clock = time::Time::from_hms(num(11..13)? as u8, num(14..16)? as u8, num(17..19)? as u8);
+        let clock =
+            time::Time::from_hms(num(11..13)? as u8, num(14..16)? as u8, num(17..19)? as u8);
         let instant = time::PrimitiveDateTime::new(date.ok()?, clock.ok()?).assume_utc();
         Some(Timestamp(instant.unix_timestamp()))
     }
@@ -58,7 +59,10 @@ impl Timestamp {
 
 /// Reads a DER GeneralizedTime, `YYYYMMDDHHMMSSZ` (X.690 §11.7, RFC 5280 §4.1.2.5.2).
 pub fn generalized_time(contents: &[u8]) -> Option<Timestamp> {
-    if contents.len() != 15 || contents[14] != b'Z' || !contents[..14].iter().all(u8::is_ascii_digit) {
+    if contents.len() != 15
+        || contents[14] != b'Z'
+        || !contents[..14].iter().all(u8::is_ascii_digit)
+    {
         return None;
     }
     let text = std::str::from_utf8(contents).ok()?;
@@ -95,7 +99,10 @@ mod tests {
     fn timestamps_read_and_print_as_rfc3339() {
         let t = Timestamp::parse("2026-12-04T09:00:00Z").unwrap();
         assert_eq!(t.to_string(), "2026-12-04T09:00:00Z");
-        assert_eq!(Timestamp::parse("0").unwrap().to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::parse("0").unwrap().to_string(),
+            "1970-01-01T00:00:00Z"
+        );
         assert_eq!(Timestamp::parse("yesterday"), None);
         assert_eq!(generalized_time(b"20261204090000Z"), Some(t));
         assert_eq!(generalized_time(b"20261204090000"), None);

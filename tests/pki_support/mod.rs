@@ -104,7 +104,11 @@ impl Ca {
 
     pub fn issue(&self, leaf: Leaf) -> CertificateDer<'static> {
         let key = KeyPair::generate().unwrap();
-        leaf.params.signed_by(&key, &self.issuer).unwrap().der().clone()
+        leaf.params
+            .signed_by(&key, &self.issuer)
+            .unwrap()
+            .der()
+            .clone()
     }
 
     /// A CRL listing `revoked` serials, valid from `this_update` to `next_update`.
@@ -263,7 +267,10 @@ impl OcspAnswer<'_> {
         let after_alg = &spki_contents[alg_len..];
         let (_, bits) = split(after_alg);
         let key = &bits[1..];
-        let alg = tlv(0x30, &[tlv(0x06, &[0x2b, 0x0e, 0x03, 0x02, 0x1a]), vec![0x05, 0x00]].concat());
+        let alg = tlv(
+            0x30,
+            &[tlv(0x06, &[0x2b, 0x0e, 0x03, 0x02, 0x1a]), vec![0x05, 0x00]].concat(),
+        );
         let bytes = self.serial.to_be_bytes();
         let skip = bytes.iter().take_while(|b| **b == 0).count().min(7);
         let mut serial = bytes[skip..].to_vec();
@@ -271,7 +278,10 @@ impl OcspAnswer<'_> {
             serial.insert(0, 0);
         }
         let serial = tlv(0x02, &serial);
-        tlv(0x30, &[alg, tlv(0x04, &sha1(&name)), tlv(0x04, &sha1(key)), serial].concat())
+        tlv(
+            0x30,
+            &[alg, tlv(0x04, &sha1(&name)), tlv(0x04, &sha1(key)), serial].concat(),
+        )
     }
 
     /// The whole OCSPResponse, signed with `signer`.
@@ -286,23 +296,41 @@ impl OcspAnswer<'_> {
             single.extend(tlv(0xa0, &generalized(next)));
         }
         let responder_id = tlv(0xa2, &tlv(0x04, &[7u8; 20]));
-        let mut data = [responder_id, generalized(self.this_update), tlv(0x30, &tlv(0x30, &single))].concat();
+        let mut data = [
+            responder_id,
+            generalized(self.this_update),
+            tlv(0x30, &tlv(0x30, &single)),
+        ]
+        .concat();
         if let Some(nonce) = &self.nonce {
             let ext = tlv(
                 0x30,
-                &[tlv(0x06, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x02]), tlv(0x04, &tlv(0x04, nonce))].concat(),
+                &[
+                    tlv(
+                        0x06,
+                        &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x02],
+                    ),
+                    tlv(0x04, &tlv(0x04, nonce)),
+                ]
+                .concat(),
             );
             data.extend(tlv(0xa1, &tlv(0x30, &ext)));
         }
         let tbs = tlv(0x30, &data);
         let signature = signer.sign(&tbs).unwrap();
-        let alg = tlv(0x30, &tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]));
+        let alg = tlv(
+            0x30,
+            &tlv(0x06, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02]),
+        );
         let mut basic = [tbs, alg, tlv(0x03, &[&[0u8][..], &signature].concat())].concat();
         if let Some(cert) = responder_cert {
             basic.extend(tlv(0xa0, &tlv(0x30, cert.as_ref())));
         }
         let basic = tlv(0x30, &basic);
-        let kind = tlv(0x06, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01]);
+        let kind = tlv(
+            0x06,
+            &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01],
+        );
         let bytes = tlv(0x30, &[kind, tlv(0x04, &basic)].concat());
         tlv(0x30, &[vec![0x0a, 0x01, 0x00], tlv(0xa0, &bytes)].concat())
     }
