@@ -199,45 +199,20 @@ fn cert_verify_refuses_bad_usage_with_status_64() {
         "garbage.pem",
         b"-----BEGIN CERTIFICATE-----\n@@@\n-----END CERTIFICATE-----\n",
     );
+    let verify = |rest: &[&'static str]| {
+        let base = ["cert", "verify", "-c", f.config.as_str(), "--trust-store"];
+        [&base[..], rest].concat()
+    };
+    let garbage = garbage.display().to_string();
     let cases: Vec<Vec<&str>> = vec![
-        vec![
-            "cert",
-            "verify",
-            "-c",
-            &f.config,
-            "--trust-store",
-            "nope",
-            &chain,
-        ],
-        vec![
-            "cert",
-            "verify",
-            "-c",
-            &f.config,
-            "--trust-store",
-            "cards",
-            "--at",
-            "yesterday",
-            &chain,
-        ],
-        vec![
-            "cert",
-            "verify",
-            "-c",
-            &f.config,
-            "--trust-store",
-            "cards",
-            "/nonexistent.pem",
-        ],
-        vec![
-            "cert",
-            "verify",
-            "-c",
-            &f.config,
-            "--trust-store",
-            "cards",
-            garbage.to_str().unwrap(),
-        ],
+        [verify(&["nope"]), vec![chain.as_str()]].concat(),
+        [
+            verify(&["cards", "--at", "yesterday"]),
+            vec![chain.as_str()],
+        ]
+        .concat(),
+        verify(&["cards", "/nonexistent.pem"]),
+        [verify(&["cards"]), vec![garbage.as_str()]].concat(),
         vec!["cert", "inspect", "/nonexistent.pem"],
         vec!["crl", "status", "-c", "/nonexistent.toml"],
     ];
