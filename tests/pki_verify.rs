@@ -737,3 +737,34 @@ mod ocsp {
         assert!(result.unwrap_err().is_outage());
     }
 }
+
+#[tokio::test]
+async fn a_trust_store_section_loads_through_the_configuration_and_names_a_bad_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    write(dir.path(), "root.pem", pem(&pki.root.cert).as_bytes());
+    write(dir.path(), "issuing.crl", &pki.issuing.fresh_crl(&[]));
+    write(dir.path(), "root.crl", &pki.root.fresh_crl(&[]));
+    let text = format!(
+        "[[trust_store]]\nname = \"cards\"\ntenants = [\"{TENANT}\"]\nroots = [\"root.pem\"]\n\
+         binding = \"upn\"\namr = \"hwk\"\ncrl_files = [\"root.crl\", \"issuing.crl\"]\n"
+    );
+    let config = vouch::config::Config::parse(&text, "test.toml", dir.path()).unwrap();
+    let stores = vouch::pki::TrustStores::load_and_refresh(&config.trust_stores).unwrap();
+    let store = stores.for_tenant(TENANT).next().unwrap();
+    let chain = pki.chain(pki.issuing.user_cert(UPN, 7));
+    assert_eq!(
+        verify_client(store, &chain, AT, &user()).await.unwrap().amr,
+        Amr::Hwk
+    );
+
+    write(dir.path(), "root.pem", b"not a certificate");
+    let err = vouch::pki::TrustStores::load(&config.trust_stores)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("root.pem") && err.contains("PEM"), "{err}");
+
+    let duplicate = format!("{text}{text}");
+    let err = vouch::config::Config::parse(&duplicate, "test.toml", dir.path()).unwrap_err();
+    assert_eq!(err.key, "trust_store[1].name");
+}
