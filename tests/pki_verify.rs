@@ -89,28 +89,6 @@ async fn a_certificate_revoked_by_crl_is_refused_with_the_date_and_the_crl() {
 #[tokio::test]
 async fn a_revoked_intermediate_revokes_its_users() {
     let pki = Pki::new();
-    let intermediate_serial = webpki::EndEntityCert::try_from(&pki.issuing.cert)
-        .unwrap()
-        .serial()
-        .to_vec();
-    let mut crls = pki.crls(&[]);
-    let serial = u64::from_be_bytes({
-        let mut b = [0u8; 8];
-        let s = &intermediate_serial[intermediate_serial.len().saturating_sub(8)..];
-        b[8 - s.len()..].copy_from_slice(s);
-        b
-    });
-    // rcgen's random serials are 20 bytes; only a short one fits the helper, so use a CA with one.
-    if intermediate_serial.len() <= 8 {
-        crls[0] = ("root.crl".into(), pki.root.fresh_crl(&[serial]));
-        let store = pki.store_with_crls(crls);
-        let chain = pki.chain(pki.issuing.user_cert(UPN, 7));
-        assert!(matches!(
-            refusal(verify_client(&store, &chain, AT, &user()).await),
-            Refusal::Revoked { .. }
-        ));
-        return;
-    }
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     params
         .distinguished_name
@@ -767,4 +745,45 @@ async fn a_trust_store_section_loads_through_the_configuration_and_names_a_bad_f
     let duplicate = format!("{text}{text}");
     let err = vouch::config::Config::parse(&duplicate, "test.toml", dir.path()).unwrap_err();
     assert_eq!(err.key, "trust_store[1].name");
+}
+
+#[tokio::test]
+async fn a_ca_whose_key_usage_lacks_key_cert_sign_cannot_issue() {
+    let root = Ca::root("Contoso Root");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "CRL Signer Only");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![rcgen::KeyUsagePurpose::CrlSign];
+    params.not_before = date(vouch::pki::Timestamp(1_577_836_800));
+    params.not_after = date(vouch::pki::Timestamp(2_208_988_800));
+    let signer = root.sub_ca(params);
+    let store = store(&root, &config("cards", BindingRule::Upn), Vec::new());
+    let chain = vec![signer.user_cert(UPN, 7), signer.cert.clone()];
+
+    let refused = refusal(verify_client(&store, &chain, AT, &user()).await);
+    assert!(
+        refused.to_string().contains("lacks keyCertSign"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_root_is_refused_even_when_its_links_are_cached() {
+    let root = Ca::root_until("Short Root", AT.plus(86_400));
+    let issuing = root.intermediate("Contoso Issuing");
+    let store = store(&root, &config("cards", BindingRule::Upn), Vec::new());
+    let chain = vec![issuing.user_cert(UPN, 7), issuing.cert.clone()];
+    assert!(verify_client(&store, &chain, AT, &user()).await.is_ok());
+    assert_eq!(store.cache.len(), 1);
+
+    let later = AT.plus(2 * 86_400);
+    let refused = refusal(verify_client(&store, &chain, later, &user()).await);
+    assert_eq!(
+        refused,
+        Refusal::Expired {
+            not_after: AT.plus(86_400)
+        }
+    );
 }

@@ -62,9 +62,19 @@ fn ca_params(name: &str) -> CertificateParams {
 
 impl Ca {
     pub fn root(name: &str) -> Ca {
+        Ca::root_with(ca_params(name))
+    }
+
+    /// A root valid only until `not_after`.
+    pub fn root_until(name: &str, not_after: Timestamp) -> Ca {
+        let mut params = ca_params(name);
+        params.not_after = date(not_after);
+        Ca::root_with(params)
+    }
+
+    fn root_with(params: CertificateParams) -> Ca {
         let key = KeyPair::generate().unwrap();
         let key_der = key.serialize_der();
-        let params = ca_params(name);
         let cert = params.self_signed(&key).unwrap().der().clone();
         Ca {
             cert,
