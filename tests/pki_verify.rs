@@ -89,18 +89,8 @@ async fn a_certificate_revoked_by_crl_is_refused_with_the_date_and_the_crl() {
 #[tokio::test]
 async fn a_revoked_intermediate_revokes_its_users() {
     let pki = Pki::new();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Contoso Issuing 2");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-    ];
+    let mut params = ca_params("Contoso Issuing 2");
     params.serial_number = Some(rcgen::SerialNumber::from(4242u64));
-    params.not_before = date(vouch::pki::Timestamp(1_577_836_800));
-    params.not_after = date(vouch::pki::Timestamp(2_208_988_800));
     let issuing = pki.root.sub_ca(params);
     let crls = vec![
         ("root.crl".into(), pki.root.fresh_crl(&[4242])),
@@ -587,14 +577,7 @@ mod ocsp {
     #[tokio::test]
     async fn a_delegated_responder_needs_ocsp_signing_from_the_issuer() {
         let pki = Pki::new();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "Contoso OCSP");
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
-        params.not_before = date(vouch::pki::Timestamp(1_577_836_800));
-        params.not_after = date(vouch::pki::Timestamp(2_208_988_800));
-        let delegate = pki.issuing.sub_ca(params);
+        let delegate = pki.issuing.sub_ca(responder_params("Contoso OCSP"));
         let body = OcspAnswer::good(&pki.issuing, 7).sign(&delegate.key(), Some(&delegate.cert));
         let responder = Loopback::start(body).await;
         let store = ocsp_store(&pki, OcspPolicy::Require, Vec::new());
@@ -750,14 +733,8 @@ async fn a_trust_store_section_loads_through_the_configuration_and_names_a_bad_f
 #[tokio::test]
 async fn a_ca_whose_key_usage_lacks_key_cert_sign_cannot_issue() {
     let root = Ca::root("Contoso Root");
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "CRL Signer Only");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let mut params = ca_params("CRL Signer Only");
     params.key_usages = vec![rcgen::KeyUsagePurpose::CrlSign];
-    params.not_before = date(vouch::pki::Timestamp(1_577_836_800));
-    params.not_after = date(vouch::pki::Timestamp(2_208_988_800));
     let signer = root.sub_ca(params);
     let store = store(&root, &config("cards", BindingRule::Upn), Vec::new());
     let chain = vec![signer.user_cert(UPN, 7), signer.cert.clone()];

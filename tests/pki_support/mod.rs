@@ -50,7 +50,8 @@ pub struct Ca {
     key_der: Vec<u8>,
 }
 
-fn ca_params(name: &str) -> CertificateParams {
+/// A CA certificate's parameters: may sign certificates and CRLs, valid 2020 to 2040.
+pub fn ca_params(name: &str) -> CertificateParams {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.distinguished_name.push(DnType::CommonName, name);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -147,6 +148,16 @@ impl Ca {
     pub fn fresh_crl(&self, revoked: &[u64]) -> Vec<u8> {
         self.crl(revoked, AT.plus(-3600), AT.plus(86_400))
     }
+}
+
+/// A delegated OCSP responder's parameters: an end entity for id-kp-OCSPSigning.
+pub fn responder_params(name: &str) -> CertificateParams {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+    params.not_before = date(Timestamp(1_577_836_800));
+    params.not_after = date(Timestamp(2_208_988_800));
+    params
 }
 
 /// Parameters of a user certificate, adjustable by tests.
