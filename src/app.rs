@@ -56,6 +56,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("Entra keys: {0}")]
     Keys(String),
+    #[error("trust store: {0}")]
+    TrustStore(#[from] crate::pki::LoadError),
     #[error("spent-code log in {dir}: {detail}")]
     SpentCodes {
         dir: std::path::PathBuf,
@@ -71,6 +73,8 @@ pub enum ReloadError {
     NeedsRestart(String),
     #[error("Entra keys: {0}")]
     Keys(String),
+    #[error("trust store: {0}")]
+    TrustStore(String),
 }
 
 fn limiter_for(config: &Config) -> FactorLimits {
@@ -145,6 +149,8 @@ pub struct App {
     pub spent: Arc<SpentJournal>,
     pub limiter: Arc<FactorLimits>,
     pub admission: Arc<Admission>,
+    /// Certificate trust stores, loaded with the configuration; CRLs refresh in the background.
+    pub trust_stores: Arc<crate::pki::TrustStores>,
     discovery: Bytes,
     jwks: Bytes,
 }
@@ -184,7 +190,9 @@ impl App {
         let routes = Routes::new(&config.issuer);
         let discovery = Bytes::from(discovery_document(&config.issuer, &routes));
         let jwks = Bytes::from(jwks_document(published));
+        let trust_stores = crate::pki::TrustStores::load_and_refresh(&config.trust_stores)?;
         Ok(App {
+            trust_stores,
             limiter: Arc::new(limiter_for(&config)),
             admission: Arc::new(Admission::new(config.limits.max_signins_in_flight)),
             routes,
@@ -239,7 +247,10 @@ impl App {
             Arc::new(Admission::new(config.limits.max_signins_in_flight))
         };
         let routes = Routes::new(&config.issuer);
+        let trust_stores = crate::pki::TrustStores::load_and_refresh(&config.trust_stores)
+            .map_err(|e| ReloadError::TrustStore(e.to_string()))?;
         Ok(App {
+            trust_stores,
             discovery: Bytes::from(discovery_document(&config.issuer, &routes)),
             jwks: self.jwks.clone(),
             routes,

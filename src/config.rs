@@ -43,6 +43,8 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default, rename = "tenant")]
     tenants: Vec<RawTenant>,
+    #[serde(default, rename = "trust_store")]
+    trust_stores: Vec<crate::pki::config::RawTrustStore>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -151,6 +153,8 @@ pub struct Config {
     pub otp_lockout_secs: u64,
     pub limits: Limits,
     pub tenants: Vec<Tenant>,
+    /// `[[trust_store]]`: roots, rules and revocation sources for certificate factors.
+    pub trust_stores: Vec<crate::pki::TrustStoreConfig>,
 }
 
 /// What one client may hold and how long it may take, so that slow or greedy clients cannot
@@ -290,6 +294,7 @@ impl Config {
             otp: RawOtp::default(),
             limits: RawLimits::default(),
             tenants: Vec::new(),
+            trust_stores: Vec::new(),
         };
         let cwd = PathBuf::from(".");
         Config::from_raw(raw, "<embedded defaults>", &cwd).unwrap_or_else(|e| unreachable!("{e}"))
@@ -411,6 +416,9 @@ impl Config {
             tenants.push(tenant);
         }
 
+        let trust_stores = crate::pki::TrustStoreConfig::check_all(raw.trust_stores, base)
+            .map_err(|(k, p)| err(&k, p))?;
+
         Ok(Config {
             source_name: source_name.to_owned(),
             listen,
@@ -429,6 +437,7 @@ impl Config {
             otp_lockout_secs: raw.otp.lockout_secs.unwrap_or(300),
             limits,
             tenants,
+            trust_stores,
         })
     }
 

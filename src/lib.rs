@@ -13,6 +13,7 @@ pub mod eam;
 pub mod entra;
 pub mod factor;
 pub mod jose;
+pub mod pki;
 pub mod provision;
 pub mod seal;
 pub mod server;

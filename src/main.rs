@@ -63,6 +63,8 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    #[command(flatten)]
+    Pki(vouch::pki::cli::PkiCommand),
 }
 
 /// The user an enrolment command is about, by directory and object ID.
@@ -169,6 +171,7 @@ fn main() -> ExitCode {
         Command::Check { config } => load(&config).map(|c| check(&c)),
         Command::Enroll { command } => enroll(command),
         Command::Keys { command } => keys(command),
+        Command::Pki(command) => return vouch::pki::cli::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
