@@ -7,6 +7,7 @@
 //! sign-in is answered `temporarily_unavailable` at once instead of waiting past Entra's
 //! window, and the async runtime never waits on a signature.
 
+pub mod admin;
 pub mod backend;
 pub mod keyring;
 pub mod pool;

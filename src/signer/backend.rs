@@ -317,7 +317,7 @@ impl KeyStore for SoftwareStore {
     }
 
     fn status(&self) -> Vec<(&'static str, String)> {
-        vec![("store", self.name())]
+        Vec::new()
     }
 }
 

@@ -264,12 +264,7 @@ impl KeyRing {
                 state: k.state(now).name(),
             });
         }
-        if let Some(next) = self.keys.iter().find(|k| k.state(now) == KeyState::Next) {
-            return Err(RingError::AlreadyStaged {
-                kid: next.kid.clone(),
-                signs_from: unix_time(next.signs_from),
-            });
-        }
+        self.can_stage(now)?;
         let signs_from = now + overlap_secs;
         self.retire_active(now, signs_from, overlap_secs);
         self.keys.retain(|k| k.state(now) != KeyState::Gone);
@@ -285,6 +280,17 @@ impl KeyRing {
             .keys
             .last()
             .unwrap_or_else(|| unreachable!("just pushed")))
+    }
+
+    /// Whether a key may be staged now: not while another is next.
+    pub fn can_stage(&self, now: i64) -> Result<(), RingError> {
+        match self.keys.iter().find(|k| k.state(now) == KeyState::Next) {
+            Some(next) => Err(RingError::AlreadyStaged {
+                kid: next.kid.clone(),
+                signs_from: unix_time(next.signs_from),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Makes the staged key sign now instead of when its overlap ends. Entra may not have it
