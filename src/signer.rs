@@ -1,11 +1,14 @@
 //! Token signers and the pool that keeps signing off the async runtime.
 //!
 //! A signer signs an RS256 signing input with one key and names that key. The embedded
-//! default keeps an RSA-2048 key in the state directory; hardware backends implement the same
-//! trait. Signing is slow (a quarter to a whole millisecond in software, more on a card), so
-//! the pool runs it on dedicated threads behind a bounded queue: when the queue is full the
+//! default keeps an RSA-2048 key in the state directory; PKCS#11 tokens (and other devices
+//! of [`vouch_hsm`]) hold keys through [`backend`]. Signing is slow (a quarter to a whole
+//! millisecond in software, more on a token or card), so [`pool`] runs it on dedicated
+//! threads behind a bounded queue: when the queue is full or every backend is down the
 //! sign-in is answered `temporarily_unavailable` at once instead of waiting past Entra's
-//! window, and the async runtime never waits on a signature.
+//! window, and the async runtime never waits on a signature. [`keyring`] decides which key
+//! signs and which are published as rotations go by; [`admin`] is `vouch keys` and
+//! `vouch hsm`.
 
 pub mod admin;
 pub mod backend;

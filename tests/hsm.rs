@@ -540,3 +540,50 @@ fn keys_commands_take_a_software_key_from_next_to_active_and_keep_the_old_one_re
     assert!(listing.contains(&format!("retiring {old}")), "{listing}");
     assert!(listing.contains("gone at"), "{listing}");
 }
+
+#[test]
+fn a_pin_from_systemd_credentials_is_read_from_the_credentials_directory_only() {
+    let (dir, t) = token();
+    t.add_key("signing", &[0x01], true).expect("key");
+    let credentials = dir.path().join("credentials");
+    std::fs::create_dir(&credentials).expect("dir");
+    std::fs::copy(&t.pin_file, credentials.join("hsm-pin")).expect("credential");
+    std::fs::set_permissions(
+        credentials.join("hsm-pin"),
+        std::fs::Permissions::from_mode(0o400),
+    )
+    .expect("chmod");
+    let signer = pkcs11_signer(&t, "key_id = \"01\"", Path::new("unused"))
+        .replace("pin_file = \"unused\"", "pin_credential = \"hsm-pin\"");
+    let config = dir.path().join("vouch.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\nstate_dir = \"state\"\n{signer}"),
+    )
+    .expect("config");
+    let args = [
+        "hsm",
+        "test-sign",
+        "--config",
+        config.to_str().expect("utf-8"),
+    ];
+
+    let out = Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .args(args)
+        .env("CREDENTIALS_DIRECTORY", &credentials)
+        .output()
+        .expect("vouch runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .args(args)
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .expect("vouch runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("LoadCredential"),
+        "{}",
+        text(&out.stderr)
+    );
+}
