@@ -21,7 +21,7 @@ use crate::factor::limiter::FactorLimits;
 use crate::factor::otp::UsedSteps;
 use crate::factor::spent::SpentJournal;
 use crate::provision::{self, ProvisionError};
-use crate::signer::{PublishedKey, SignerPool, TokenSigner};
+use crate::signer::{PublishedKey, SignerPool};
 use crate::store::{CredentialStore, StoreError};
 
 /// What a shed sign-in is told to wait before trying again.
@@ -58,6 +58,8 @@ pub enum StartError {
     Keys(String),
     #[error("trust store: {0}")]
     TrustStore(#[from] crate::pki::LoadError),
+    #[error("token signer: {0}")]
+    Signer(#[from] crate::signer::backend::KeySetError),
     #[error("spent-code log in {dir}: {detail}")]
     SpentCodes {
         dir: std::path::PathBuf,
@@ -152,34 +154,26 @@ pub struct App {
     /// Certificate trust stores, loaded with the configuration; CRLs refresh in the background.
     pub trust_stores: Arc<crate::pki::TrustStores>,
     discovery: Bytes,
-    jwks: Bytes,
 }
 
 impl App {
     /// Prepares the state directory (creating what a first start needs) and loads it.
     pub fn new(config: Config) -> Result<App, StartError> {
         provision::ensure_dir(&config.state_dir)?;
-        let signer = provision::software_signer(&config.state_dir)?;
-        let staged = provision::staged_signer(&config.state_dir)?;
-        let mut published = vec![signer.published().clone()];
-        published.extend(staged.map(|s| s.published().clone()));
-        let signer = SignerPool::with_workers(
-            Arc::new(signer),
-            config.signer_workers,
-            config.signer_max_in_flight,
-        );
-        App::with_signer(config, signer, &published)
+        let signer = crate::signer::open(&config, Arc::new(Clock::default()))?;
+        App::with_signer(config, signer, &[])
     }
 
-    /// Builds the app around a signer made elsewhere; `published` lists every key the JWKS
-    /// should carry, the signer's own first.
+    /// Builds the app around a signer made elsewhere; the JWKS carries the signer's keys
+    /// and then those of `published` it lacks. The app reads the signer's clock.
     pub fn with_signer(
         config: Config,
         signer: SignerPool,
         published: &[PublishedKey],
     ) -> Result<App, StartError> {
         let store = Arc::new(CredentialStore::open(&config.state_dir)?);
-        let clock = Arc::new(Clock::default());
+        let clock = signer.clock();
+        signer.publish_also(published);
         let (spent, used) = SpentJournal::open(&config.state_dir, clock.now()).map_err(|e| {
             StartError::SpentCodes {
                 dir: config.state_dir.clone(),
@@ -189,7 +183,6 @@ impl App {
         let keys = EntraKeys::new(&config.tenants).map_err(StartError::Keys)?;
         let routes = Routes::new(&config.issuer);
         let discovery = Bytes::from(discovery_document(&config.issuer, &routes));
-        let jwks = Bytes::from(jwks_document(published));
         let trust_stores = crate::pki::TrustStores::load_and_refresh(&config.trust_stores)?;
         Ok(App {
             trust_stores,
@@ -204,7 +197,6 @@ impl App {
             used_steps: Arc::new(UsedSteps::restore(used)),
             spent: Arc::new(spent),
             discovery,
-            jwks,
             config,
         })
     }
@@ -218,6 +210,7 @@ impl App {
             ("server.listen", old.listen != config.listen),
             ("server.state_dir", old.state_dir != config.state_dir),
             ("signer", old.signer != config.signer),
+            ("signer.backend", old.signing != config.signing),
             (
                 "signer.workers",
                 old.signer_workers != config.signer_workers,
@@ -252,7 +245,6 @@ impl App {
         Ok(App {
             trust_stores,
             discovery: Bytes::from(discovery_document(&config.issuer, &routes)),
-            jwks: self.jwks.clone(),
             routes,
             keys: Arc::new(keys),
             limiter,
@@ -298,7 +290,7 @@ impl App {
         }
         if path == route.jwks {
             return match method {
-                Method::GET | Method::HEAD => json(self.jwks.clone(), "max-age=3600"),
+                Method::GET | Method::HEAD => json(self.signer.jwks(), "max-age=3600"),
                 _ => not_allowed("GET"),
             };
         }

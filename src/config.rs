@@ -65,6 +65,8 @@ struct RawSigner {
     kind: Option<SignerKind>,
     workers: Option<usize>,
     max_in_flight: Option<usize>,
+    backend: Option<Vec<crate::signer::backend::RawBackend>>,
+    rotation_overlap_hours: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -146,6 +148,8 @@ pub struct Config {
     /// Threads that sign at once; by default one per core.
     pub signer_workers: usize,
     pub signer_max_in_flight: usize,
+    /// Where the signing keys are (`[[signer.backend]]`) and how rotations overlap.
+    pub signing: crate::signer::backend::Signing,
     pub hint_max_age: i64,
     pub clock_skew: i64,
     pub transaction_ttl: i64,
@@ -402,6 +406,13 @@ impl Config {
         if !(1..=256).contains(&signer_workers) {
             return Err(err("signer.workers", "must be 1 to 256".into()));
         }
+        let signing = crate::signer::backend::Signing::from_raw(
+            raw.signer.backend,
+            raw.signer.rotation_overlap_hours,
+            signer_workers,
+            &resolve,
+        )
+        .map_err(|(k, p)| err(&format!("signer.{k}"), p))?;
 
         let mut tenants: Vec<Tenant> = Vec::with_capacity(raw.tenants.len());
         for (i, t) in raw.tenants.into_iter().enumerate() {
@@ -430,6 +441,7 @@ impl Config {
             signer: raw.signer.kind.unwrap_or_default(),
             signer_workers,
             signer_max_in_flight,
+            signing,
             hint_max_age,
             clock_skew,
             transaction_ttl,

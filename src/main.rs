@@ -13,9 +13,9 @@ use vouch::config::Config;
 use vouch::factor::Method;
 use vouch::factor::otp::{Algorithm, TotpParams};
 use vouch::jose::hint::is_guid;
+use vouch::provision;
 use vouch::server::Server;
 use vouch::store::CredentialStore;
-use vouch::{provision, signer::TokenSigner as _};
 
 /// sysexits.h EX_USAGE: the command line or the configuration is wrong.
 const EX_USAGE: u8 = 64;
@@ -58,10 +58,17 @@ enum Command {
         #[command(subcommand)]
         command: EnrollCommand,
     },
-    /// Show and rotate the token-signing key.
+    /// List and rotate the token-signing keys (alone: list them with their states).
     Keys {
+        #[command(flatten)]
+        config: ConfigArg,
         #[command(subcommand)]
-        command: KeysCommand,
+        command: Option<KeysCommand>,
+    },
+    /// Check the signing devices: backends, keys, certificates, PIN state, a test signature.
+    Hsm {
+        #[command(subcommand)]
+        command: vouch::signer::admin::HsmCommand,
     },
     #[command(flatten)]
     Pki(vouch::pki::cli::PkiCommand),
@@ -116,17 +123,20 @@ enum EnrollCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Print the signing key and any staged key.
+    /// List every key with its state (next, active, retiring) and its next transition.
     Show {
         #[command(flatten)]
         config: ConfigArg,
     },
-    /// Create the next signing key; it is published at once and signs after `promote`.
+    /// Stage the next key: published at once, signing after the rotation overlap (48 h).
+    /// Software signers get a new key; device signers name a key made on every device.
     Stage {
         #[command(flatten)]
         config: ConfigArg,
+        #[command(flatten)]
+        key: vouch::signer::admin::StageArgs,
     },
-    /// Make the staged key the signing key (restart the appliance to apply).
+    /// Make the staged key sign now instead of at the end of its overlap.
     Promote {
         #[command(flatten)]
         config: ConfigArg,
@@ -170,7 +180,8 @@ fn main() -> ExitCode {
         }),
         Command::Check { config } => load(&config).map(|c| check(&c)),
         Command::Enroll { command } => enroll(command),
-        Command::Keys { command } => keys(command),
+        Command::Keys { config, command } => keys(config, command),
+        Command::Hsm { command } => hsm(&command),
         Command::Pki(command) => return vouch::pki::cli::run(command),
     };
     match result {
@@ -278,6 +289,7 @@ fn serve(config: Config, reread: Reread) -> Result<(), Failure> {
         tracing::info!(issuer = %config.issuer, discovery = %config.discovery_url(), "serving");
         vouch::systemd::ready(&format!("serving {}", config.issuer));
         tokio::spawn(vouch::systemd::run_watchdog(app.clone()));
+        tokio::spawn(vouch::signer::admin::watch_ring(app.clone()));
 
         let mut refresher = spawn_refresher(&app);
         let pruner = app.clone();
@@ -489,39 +501,39 @@ fn enroll(command: EnrollCommand) -> Result<(), Failure> {
     }
 }
 
-fn keys(command: KeysCommand) -> Result<(), Failure> {
-    match command {
-        KeysCommand::Show { config } => {
-            let config = load(&config)?;
-            provision::ensure_dir(&config.state_dir).map_err(other)?;
-            let active = provision::software_signer(&config.state_dir).map_err(other)?;
-            println!("signing  {}", active.published().kid);
-            match provision::staged_signer(&config.state_dir).map_err(other)? {
-                Some(next) => println!("staged   {}", next.published().kid),
-                None => println!("staged   (none)"),
-            }
-            Ok(())
-        }
-        KeysCommand::Stage { config } => {
-            let config = load(&config)?;
-            provision::ensure_dir(&config.state_dir).map_err(other)?;
-            provision::software_signer(&config.state_dir).map_err(other)?;
-            let next = provision::stage_signing_key(&config.state_dir).map_err(other)?;
-            println!("staged   {}", next.published().kid);
-            println!(
-                "Restart vouch to publish it. Entra refreshes its cache daily; promote it after \
-                 at least 48 hours (72 is safer)."
-            );
-            Ok(())
-        }
-        KeysCommand::Promote { config } => {
-            let config = load(&config)?;
-            let now = vouch::app::Clock::default().now();
-            provision::promote_signing_key(&config.state_dir, now).map_err(other)?;
-            let active = provision::software_signer(&config.state_dir).map_err(other)?;
-            println!("signing  {}", active.published().kid);
-            println!("Restart vouch to sign with it.");
-            Ok(())
-        }
+fn keys(parent: ConfigArg, command: Option<KeysCommand>) -> Result<(), Failure> {
+    use vouch::signer::admin;
+    let now = vouch::app::Clock::default().now();
+    let config = |arg: &ConfigArg| match (&arg.config, &parent.config) {
+        (None, Some(_)) => load(&parent),
+        _ => load(arg),
+    };
+    let report = match command {
+        None => admin::list(&load(&parent)?, now),
+        Some(KeysCommand::Show { config: c }) => admin::list(&config(&c)?, now),
+        Some(KeysCommand::Stage { config: c, key }) => admin::stage(&config(&c)?, &key, now),
+        Some(KeysCommand::Promote { config: c }) => admin::promote(&config(&c)?, now),
+    };
+    print!("{}", report.map_err(admin_failure)?);
+    Ok(())
+}
+
+fn hsm(command: &vouch::signer::admin::HsmCommand) -> Result<(), Failure> {
+    let now = vouch::app::Clock::default().now();
+    let (report, ok) = vouch::signer::admin::hsm(command, now).map_err(admin_failure)?;
+    print!("{report}");
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::Other(
+            "a signing key or device is not usable; see above".into(),
+        ))
+    }
+}
+
+fn admin_failure(e: vouch::signer::admin::AdminError) -> Failure {
+    match e {
+        vouch::signer::admin::AdminError::Usage(m) => Failure::Usage(m),
+        other => Failure::Other(other.to_string()),
     }
 }

@@ -6,6 +6,8 @@
 //!   signing/key.pk8, signing/cert.pem  RSA-2048 token-signing key and its certificate
 //!   signing/next/                      a staged key: published, not yet signing
 //!   signing/retired-UNIXTIME/          keys that signed before the last promotion
+//!   signing/ring.json                  the key ring: each key's place and schedule
+//!   signing/key-UNIXTIME/              keys staged through the key ring
 //!   store.key, credentials.json        the embedded credential store
 //! ```
 //!
@@ -202,6 +204,22 @@ pub fn promote_signing_key(state_dir: &Path, unix_now: i64) -> Result<(), Provis
         fs::rename(&from, dir.join(name)).map_err(io(&from))?;
     }
     fs::remove_dir(&next).map_err(io(&next))
+}
+
+/// The software signer whose key and certificate are in `dir`.
+pub fn software_signer_in(dir: &Path) -> Result<SoftwareSigner, ProvisionError> {
+    load_signer(&dir.join("key.pk8"), &dir.join("cert.pem"))
+}
+
+/// Creates a new software key in `STATE_DIR/signing/NAME`, for the key ring to stage.
+pub fn new_software_key(state_dir: &Path, name: &str) -> Result<SoftwareSigner, ProvisionError> {
+    let dir = state_dir.join("signing").join(name);
+    if dir.exists() {
+        return Err(invalid(&dir, "already exists; nothing was overwritten"));
+    }
+    ensure_dir(&dir)?;
+    make_signing_key(&dir.join("key.pk8"), &dir.join("cert.pem"))?;
+    software_signer_in(&dir)
 }
 
 fn load_signer(key_path: &Path, cert_path: &Path) -> Result<SoftwareSigner, ProvisionError> {

@@ -1,23 +1,35 @@
 //! Token signers and the pool that keeps signing off the async runtime.
 //!
 //! A signer signs an RS256 signing input with one key and names that key. The embedded
-//! default keeps an RSA-2048 key in the state directory; hardware backends implement the same
-//! trait. Signing is slow (a quarter to a whole millisecond in software, more on a card), so
-//! the pool runs it on dedicated threads behind a bounded queue: when the queue is full the
+//! default keeps an RSA-2048 key in the state directory; PKCS#11 tokens (and other devices
+//! of [`vouch_hsm`]) hold keys through [`backend`]. Signing is slow (a quarter to a whole
+//! millisecond in software, more on a token or card), so [`pool`] runs it on dedicated
+//! threads behind a bounded queue: when the queue is full or every backend is down the
 //! sign-in is answered `temporarily_unavailable` at once instead of waiting past Entra's
-//! window, and the async runtime never waits on a signature.
+//! window, and the async runtime never waits on a signature. [`keyring`] decides which key
+//! signs and which are published as rotations go by; [`admin`] is `vouch keys` and
+//! `vouch hsm`.
 
+pub mod admin;
+pub mod backend;
+pub mod keyring;
+pub mod pool;
+
+use std::path::Path;
 use std::sync::Arc;
 
 use aws_lc_rs::digest;
 use aws_lc_rs::rsa::KeyPair as RsaKeyPair;
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, mpsc};
+use vouch_hsm::HsmError;
+use vouch_hsm::certificate::CertificateInfo;
 
-use tokio::sync::oneshot;
-
+use crate::app::Clock;
+use crate::config::Config;
 use crate::jose::b64url_encode;
+use backend::{KeySetError, KeyStore};
+use keyring::{KeyLocation, KeyRing};
+pub use pool::SignerPool;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -26,6 +38,8 @@ pub enum SignError {
     Busy { permits: usize },
     #[error("signer {kid} failed: {detail}")]
     Backend { kid: String, detail: String },
+    #[error("no signer can sign now: {detail}")]
+    Unavailable { detail: String },
 }
 
 /// Signs JWS signing inputs with one RSA key (RS256, RFC 7518 §3.3).
@@ -55,6 +69,78 @@ impl PublishedKey {
             certificate_der,
         }
     }
+}
+
+/// The published key of a certificate; its key must be RSA.
+pub fn published_from_certificate(der: &[u8]) -> Result<PublishedKey, HsmError> {
+    let info = CertificateInfo::from_der(der).map_err(|detail| HsmError::Certificate {
+        device: "signing key".into(),
+        detail,
+    })?;
+    Ok(PublishedKey::new(der.to_vec(), info.modulus, info.exponent))
+}
+
+/// Opens every configured backend and the key ring (starting one on a first start), and
+/// starts the pool over them.
+pub fn open(config: &Config, clock: Arc<Clock>) -> Result<SignerPool, KeySetError> {
+    let stores = open_stores(config)?;
+    let ring = ring_for(config, &stores, clock.now())?;
+    let with_workers = stores
+        .into_iter()
+        .zip(&config.signing.backends)
+        .map(|(store, b)| (store, b.workers))
+        .collect();
+    SignerPool::open(with_workers, ring, clock, config.signer_max_in_flight)
+}
+
+/// Opens every configured backend: loads modules and logs in to devices.
+pub fn open_stores(config: &Config) -> Result<Vec<Arc<dyn KeyStore>>, KeySetError> {
+    crate::provision::ensure_dir(&config.state_dir)?;
+    crate::provision::ensure_dir(&config.state_dir.join("signing"))?;
+    config
+        .signing
+        .backends
+        .iter()
+        .map(|b| b.open(&config.state_dir))
+        .collect()
+}
+
+/// The stored key ring, or the ring of a first start: the configured key signing now, and
+/// a key staged in `signing/next/` by an older vouch published beside it.
+pub fn ring_for(
+    config: &Config,
+    stores: &[Arc<dyn KeyStore>],
+    now: i64,
+) -> Result<KeyRing, KeySetError> {
+    let state_dir = &config.state_dir;
+    if let Some(ring) = KeyRing::load(state_dir)? {
+        return Ok(ring);
+    }
+    let Some(store) = stores.first() else {
+        return Err(KeySetError::NoActiveKey);
+    };
+    let first = store.configured_key();
+    let kid = published_from_certificate(store.key(&first)?.certificate_der())?.kid;
+    let mut ring = KeyRing::first(kid, first, now);
+    if let Some(staged) = legacy_staged(state_dir, store.as_ref())? {
+        ring.stage(staged.0, staged.1, now, config.signing.overlap_secs)?;
+    }
+    ring.store(state_dir)?;
+    Ok(ring)
+}
+
+/// A key staged in `signing/next/` before the key ring existed.
+fn legacy_staged(
+    state_dir: &Path,
+    store: &dyn KeyStore,
+) -> Result<Option<(String, KeyLocation)>, KeySetError> {
+    if !state_dir.join("signing/next/key.pk8").exists() {
+        return Ok(None);
+    }
+    let location = KeyLocation::Software { dir: "next".into() };
+    let key = store.key(&location)?;
+    let kid = published_from_certificate(key.certificate_der())?.kid;
+    Ok(Some((kid, location)))
 }
 
 /// An RSA key held in memory, loaded from the state directory.
@@ -91,128 +177,6 @@ impl TokenSigner for SoftwareSigner {
                 detail: "RSA sign".into(),
             })?;
         Ok(sig)
-    }
-}
-
-/// Runs signatures on a few dedicated threads behind a bounded queue.
-///
-/// As many workers as the signer can use at once (the cores, for the software signer) keep
-/// the key busy without crowding the cores with threads that each hold half a signature.
-/// Up to `capacity` signatures may be queued or under way; past that a signature is refused
-/// at once with [`SignError::Busy`], so no sign-in waits past Entra's window.
-#[derive(Clone)]
-pub struct SignerPool {
-    inner: Arc<PoolInner>,
-}
-
-struct PoolInner {
-    published: PublishedKey,
-    jobs: mpsc::Sender<Job>,
-    in_flight: AtomicUsize,
-    capacity: usize,
-}
-
-struct Job {
-    signing_input: String,
-    reply: oneshot::Sender<Result<Vec<u8>, SignError>>,
-}
-
-impl SignerPool {
-    /// A pool with one worker per core.
-    pub fn new(signer: Arc<dyn TokenSigner>, capacity: usize) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        SignerPool::with_workers(signer, cores, capacity)
-    }
-
-    pub fn with_workers(signer: Arc<dyn TokenSigner>, workers: usize, capacity: usize) -> Self {
-        let capacity = capacity.max(1);
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
-        for i in 0..workers.max(1) {
-            let (signer, queue) = (signer.clone(), queue.clone());
-            let spawned = std::thread::Builder::new()
-                .name(format!("vouch-signer-{i}"))
-                .spawn(move || work(&*signer, &queue));
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "could not start a signer thread");
-            }
-        }
-        let published = signer.published().clone();
-        SignerPool {
-            inner: Arc::new(PoolInner {
-                published,
-                jobs,
-                in_flight: AtomicUsize::new(0),
-                capacity,
-            }),
-        }
-    }
-
-    pub fn published(&self) -> &PublishedKey {
-        &self.inner.published
-    }
-
-    /// Signatures queued or under way.
-    pub fn in_flight(&self) -> usize {
-        self.inner.in_flight.load(Ordering::Acquire)
-    }
-
-    /// How full the queue is, from 0 to 1.
-    pub fn fill(&self) -> f64 {
-        self.in_flight() as f64 / self.inner.capacity as f64
-    }
-
-    /// Whether the queue is full, so that a new signature would be refused.
-    pub fn is_saturated(&self) -> bool {
-        self.in_flight() >= self.inner.capacity
-    }
-
-    pub async fn sign(&self, signing_input: String) -> Result<Vec<u8>, SignError> {
-        let inner = &self.inner;
-        if inner.in_flight.fetch_add(1, Ordering::AcqRel) >= inner.capacity {
-            inner.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return Err(SignError::Busy {
-                permits: inner.capacity,
-            });
-        }
-        let _slot = Slot(&inner.in_flight);
-        let (reply, answer) = oneshot::channel();
-        let ended = || SignError::Backend {
-            kid: inner.published.kid.clone(),
-            detail: "the signer threads have stopped".into(),
-        };
-        let job = Job {
-            signing_input,
-            reply,
-        };
-        inner.jobs.send(job).map_err(|_| ended())?;
-        answer.await.map_err(|_| ended())?
-    }
-}
-
-/// A place in the pool, given back when the signature is answered or abandoned.
-struct Slot<'a>(&'a AtomicUsize);
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// A worker: signs queued inputs until the pool is dropped.
-fn work(signer: &dyn TokenSigner, queue: &Mutex<mpsc::Receiver<Job>>) {
-    loop {
-        let job = {
-            let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
-            queue.recv()
-        };
-        let Ok(job) = job else {
-            return;
-        };
-        if job.reply.is_closed() {
-            continue;
-        }
-        let _ = job.reply.send(signer.sign(job.signing_input.as_bytes()));
     }
 }
 
@@ -257,42 +221,5 @@ mod tests {
     #[test]
     fn refuses_a_key_that_is_not_pkcs8_rsa() {
         assert!(SoftwareSigner::new(b"garbage", vec![]).is_err());
-    }
-
-    #[tokio::test]
-    async fn pool_answers_busy_at_once_when_the_queue_is_full() {
-        let pool = SignerPool::with_workers(Arc::new(signer()), 1, 1);
-        let held = Slot(&pool.inner.in_flight);
-        pool.inner.in_flight.fetch_add(1, Ordering::AcqRel);
-        assert!(pool.is_saturated());
-        let err = pool.sign("a.b".into()).await.unwrap_err();
-        assert_eq!(err, SignError::Busy { permits: 1 });
-        drop(held);
-        assert!(pool.sign("a.b".into()).await.is_ok());
-        assert_eq!(pool.in_flight(), 0);
-    }
-
-    #[tokio::test]
-    async fn many_signatures_at_once_all_come_back_from_few_workers() {
-        let s = Arc::new(signer());
-        let pool = SignerPool::with_workers(s.clone(), 2, 64);
-        let jobs: Vec<_> = (0..32)
-            .map(|i| {
-                let pool = pool.clone();
-                tokio::spawn(async move { pool.sign(format!("h.{i}")).await })
-            })
-            .collect();
-        for (i, job) in jobs.into_iter().enumerate() {
-            let sig = job.await.expect("joined").expect("signed");
-            let p = s.published();
-            let public = RsaPublicKeyComponents { n: &p.n, e: &p.e };
-            let input = format!("h.{i}");
-            assert!(
-                public
-                    .verify(&RSA_PKCS1_2048_8192_SHA256, input.as_bytes(), &sig)
-                    .is_ok()
-            );
-        }
-        assert_eq!(pool.in_flight(), 0);
     }
 }

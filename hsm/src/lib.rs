@@ -9,6 +9,12 @@
 
 use std::path::PathBuf;
 
+pub mod certificate;
+pub mod pin;
+pub mod pkcs11;
+#[cfg(feature = "softhsm-fixture")]
+pub mod softhsm;
+
 /// A key in hardware that signs tokens, and the certificate published for it.
 pub trait SigningKey: Send + Sync {
     /// Where the key lives, for logs and operator messages, e.g.
@@ -69,6 +75,25 @@ pub enum HsmError {
     /// The PIN file is missing, unreadable or readable by others.
     #[error("PIN file {path:?}: {detail}")]
     PinFile { path: PathBuf, detail: String },
+    /// A PKCS#11 token refused the PIN; vouch does not send it again until restarted.
+    #[error(
+        "{device}: the PIN was refused ({rv}; {retries}); correct the PIN file and restart \
+         vouch, which will not try this PIN again"
+    )]
+    PinRefused {
+        device: String,
+        rv: String,
+        retries: PinRetries,
+    },
+    /// The certificate for the key could not be read.
+    #[error("{device}: certificate unusable: {detail}")]
+    Certificate { device: String, detail: String },
+    /// The certificate is for another key than the one that signs.
+    #[error(
+        "{device}: the certificate {subject:?} is not for this key (its public key differs); \
+         store the key's own certificate"
+    )]
+    CertificateMismatch { device: String, subject: String },
     /// The device is out (card removed, module down); vouch retries by itself.
     #[error("{device} is unavailable: {detail}")]
     Unavailable { device: String, detail: String },
@@ -82,5 +107,47 @@ impl HsmError {
             self,
             HsmError::Pcsc { .. } | HsmError::Unavailable { .. } | HsmError::Pkcs11 { .. }
         )
+    }
+}
+
+/// What a device says of the user PIN's remaining tries. PKCS#11 tells only whether few are
+/// left (v2.40 §5.7.2, `CKF_USER_PIN_COUNT_LOW`, `CKF_USER_PIN_FINAL_TRY`,
+/// `CKF_USER_PIN_LOCKED`); a PIV card tells the count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PinRetries {
+    /// No failed tries are reported.
+    Unknown,
+    /// The device counts tries and the count is low.
+    Low,
+    /// One more wrong PIN locks the device.
+    FinalTry,
+    /// The PIN is locked.
+    Locked,
+    /// A device that counts: this many tries are left.
+    Left(u8),
+}
+
+impl PinRetries {
+    /// From the PKCS#11 token flags, the most severe first.
+    pub fn from_flags(locked: bool, final_try: bool, count_low: bool) -> PinRetries {
+        match (locked, final_try, count_low) {
+            (true, _, _) => PinRetries::Locked,
+            (_, true, _) => PinRetries::FinalTry,
+            (_, _, true) => PinRetries::Low,
+            _ => PinRetries::Unknown,
+        }
+    }
+}
+
+impl std::fmt::Display for PinRetries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PinRetries::Unknown => f.write_str("no failed tries reported"),
+            PinRetries::Low => f.write_str("few tries left"),
+            PinRetries::FinalTry => f.write_str("one try left before the PIN locks"),
+            PinRetries::Locked => f.write_str("PIN locked"),
+            PinRetries::Left(n) => write!(f, "{n} tries left"),
+        }
     }
 }

@@ -115,9 +115,18 @@ pub(crate) async fn issue(
         acr: &offer.acr,
         amr: [method.amr()],
     };
-    let input = token::signing_input(&app.signer.published().kid, &claims);
-    match app.signer.sign(input.clone()).await {
-        Ok(signature) => {
+    let signed = match app.signer.signing_key() {
+        Ok(key) => {
+            let input = token::signing_input(&key.published.kid, &claims);
+            app.signer
+                .sign_with(&key, input.clone())
+                .await
+                .map(|s| (input, s))
+        }
+        Err(e) => Err(e),
+    };
+    match signed {
+        Ok((input, signature)) => {
             tracing::debug!(
                 client_request_id = crid,
                 tid = %txn.tid,

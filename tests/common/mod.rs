@@ -66,6 +66,30 @@ impl Stand {
         Stand::serve(entra, app, dir).await
     }
 
+    /// A stand whose signer pool is made by `pool` from the stand's configuration.
+    pub async fn with_pool(
+        server_extra: &str,
+        pool: impl FnOnce(&Config) -> vouch::signer::SignerPool,
+    ) -> Stand {
+        let entra = Authority::start().await.expect("Entra simulator");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Stand::config(&entra, &dir, server_extra, "");
+        vouch::provision::ensure_dir(&config.state_dir).expect("state dir");
+        let pool = pool(&config);
+        let app = App::with_signer(config, pool, &[]).expect("app");
+        Stand::serve(entra, app, dir).await
+    }
+
+    /// The configuration a stand would run with, in `dir`.
+    pub fn config_in(entra: &Authority, dir: &tempfile::TempDir, server_extra: &str) -> Config {
+        Stand::config(entra, dir, server_extra, "")
+    }
+
+    /// A stand around an app made elsewhere (with [`Stand::config_in`]).
+    pub async fn around_app(entra: Authority, app: App, dir: tempfile::TempDir) -> Stand {
+        Stand::serve(entra, app, dir).await
+    }
+
     fn config(
         entra: &Authority,
         dir: &tempfile::TempDir,
