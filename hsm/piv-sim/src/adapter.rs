@@ -44,10 +44,17 @@ impl<T: Client> Adapter<T> {
         }
     }
 
-    /// A power cycle or reset: half-sent chains and unread answers are dropped.
+    /// A power cycle or reset: half-sent chains and unread answers are dropped, and the
+    /// PIN is no longer verified (VERIFY with P1 = FF, SP 800-73-4 Part 2 §3.2.1, is the
+    /// applet's way to forget it).
     pub fn reset(&mut self) {
         self.chain = None;
         self.pending.clear();
+        let logout = [0x00, 0x20, 0xFF, 0x80];
+        if let Ok(command) = CommandView::try_from(&logout[..]) {
+            let mut reply = HVec::<u8, BUFFER>::new();
+            let _ = self.applet.respond(command, &mut reply);
+        }
     }
 
     /// Answers one APDU as received from the reader.

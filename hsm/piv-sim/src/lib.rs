@@ -100,6 +100,11 @@ impl SimCard {
         if let Some(link) = link {
             link.detach();
         }
+        self.reset();
+    }
+
+    /// Resets the card as a power cycle would: the PIN must be verified again.
+    pub fn reset(&self) {
         let _ = self.requests.as_ref().map(|r| r.send(Request::Reset));
     }
 }

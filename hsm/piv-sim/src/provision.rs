@@ -81,8 +81,10 @@ impl SimCard {
     }
 
     /// Writes `der` as the slot's certificate (PUT DATA, SP 800-73-4 Part 2 §3.3.2),
-    /// uncompressed. Needs the management key, which [`SimCard::provision`] presents.
+    /// uncompressed, after authenticating with the default management key.
     pub fn write_certificate(&self, slot: u8, der: &[u8]) -> Result<(), SimError> {
+        self.select()?;
+        self.authenticate_management()?;
         let mut object = Vec::with_capacity(der.len() + 8);
         tlv(&mut object, &[0x70], der);
         tlv(&mut object, &[0x71], &[0x00]);

@@ -8,7 +8,9 @@
 use std::ffi::CString;
 use std::sync::{Mutex, PoisonError};
 
-use pcsc::{Context, Protocols, Scope, ShareMode};
+use std::time::Duration;
+
+use pcsc::{Context, Protocols, ReaderState, Scope, ShareMode, State};
 
 use super::card;
 use super::key::Connector;
@@ -151,6 +153,22 @@ pub(crate) fn reader_names(context: &Context) -> Result<Vec<String>, HsmError> {
     }
 }
 
+/// Whether each reader holds a card, as pcscd last saw it; asks the reader, not the card.
+pub(crate) fn cards_present(context: &Context, readers: &[String]) -> Result<Vec<bool>, HsmError> {
+    let mut states: Vec<ReaderState> = readers
+        .iter()
+        .filter_map(|name| CString::new(name.as_str()).ok())
+        .map(|name| ReaderState::new(name, State::UNAWARE))
+        .collect();
+    context
+        .get_status_change(Duration::ZERO, &mut states)
+        .map_err(|e| pcsc_error(SERVICE, e))?;
+    Ok(states
+        .iter()
+        .map(|s| s.event_state().contains(State::PRESENT))
+        .collect())
+}
+
 /// The reader named `wanted`, or failing that the first whose name starts with it.
 fn pick_reader(readers: &[String], wanted: &str) -> Result<String, HsmError> {
     readers
@@ -218,6 +236,7 @@ pub(crate) fn pcsc_error(reader: &str, error: pcsc::Error) -> HsmError {
         | E::ReaderUnavailable
         | E::UnknownReader
         | E::CommError
+        | E::NotTransacted
         | E::NoReadersAvailable => HsmError::Unavailable {
             device: format!("reader {reader:?}"),
             detail: format!(

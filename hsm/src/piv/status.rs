@@ -48,20 +48,21 @@ pub fn probe(transport: &mut dyn Transport, slot: Slot) -> Result<CardStatus, Hs
 /// Every PC/SC reader and what it holds. Fails only when pcscd cannot be reached.
 #[cfg(feature = "pcsc")]
 pub fn status(config: &super::PivConfig) -> Result<PivStatus, HsmError> {
-    use super::pcsc::{PcscTransport, establish, reader_names};
+    use super::pcsc::{PcscTransport, cards_present, establish, reader_names};
 
     let context = establish()?;
     let names = reader_names(&context)?;
+    let present = cards_present(&context, &names)?;
     let mut readers = Vec::with_capacity(names.len());
-    for name in names {
+    for (name, present) in names.into_iter().zip(present) {
         let configured = config
             .reader
             .as_deref()
             .is_some_and(|wanted| name.starts_with(wanted));
-        let card = match PcscTransport::connect(context.clone(), &name) {
-            Ok(mut transport) => Some(probe(&mut transport, config.slot)),
-            Err(HsmError::Unavailable { .. }) => None,
-            Err(other) => Some(Err(other)),
+        let card = match present.then(|| PcscTransport::connect(context.clone(), &name)) {
+            None | Some(Err(HsmError::Unavailable { .. })) => None,
+            Some(Ok(mut transport)) => Some(probe(&mut transport, config.slot)),
+            Some(Err(other)) => Some(Err(other)),
         };
         readers.push(ReaderStatus {
             name,
