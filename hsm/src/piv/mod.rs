@@ -38,7 +38,7 @@ use std::path::PathBuf;
 
 pub use card::PinState;
 pub use cert::CertificateSummary;
-pub use key::{Connector, PivKey};
+pub use key::{Connector, PivKey, pkcs1_sha256_block};
 #[cfg(feature = "pcsc")]
 pub use pcsc::{PcscConnector, PcscTransport};
 #[cfg(feature = "pcsc")]

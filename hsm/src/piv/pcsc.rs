@@ -186,13 +186,8 @@ fn pick_reader(readers: &[String], wanted: &str) -> Result<String, HsmError> {
 }
 
 fn first_piv_card(context: Context, readers: &[String]) -> Result<PcscTransport, HsmError> {
-    let mut context = Some(context);
     for reader in readers {
-        let ctx = match context.take() {
-            Some(ctx) => ctx,
-            None => establish()?,
-        };
-        let Ok(mut transport) = PcscTransport::connect(ctx, reader) else {
+        let Ok(mut transport) = PcscTransport::connect(context.clone(), reader) else {
             continue;
         };
         if card::select(&mut transport).is_ok() {

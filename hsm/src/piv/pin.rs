@@ -9,7 +9,7 @@ use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::HsmError;
 
@@ -103,10 +103,7 @@ pub fn read(path: &Path) -> Result<Pin, HsmError> {
         .take(64)
         .read_to_end(&mut raw)
         .map_err(|e| fail(format!("cannot read: {e}")))?;
-    let text = trim_line_end(&raw);
-    let pin = Pin::new(text).map_err(fail);
-    raw.zeroize();
-    pin
+    Pin::new(trim_line_end(&raw)).map_err(fail)
 }
 
 fn trim_line_end(raw: &[u8]) -> &[u8] {
