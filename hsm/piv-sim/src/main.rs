@@ -40,19 +40,18 @@ fn main() -> ExitCode {
 fn parse(mut args: impl Iterator<Item = String>) -> Result<(u16, String), String> {
     let (mut port, mut pin) = (VPCD_PORT, DEFAULT_PIN.to_owned());
     while let Some(flag) = args.next() {
+        if flag != "--port" && flag != "--pin-file" {
+            return Err(format!("unknown argument {flag:?}"));
+        }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--port" => {
-                port = value
-                    .parse()
-                    .map_err(|_| format!("--port {value:?} is not a port"))?
-            }
-            "--pin-file" => {
-                let text = std::fs::read_to_string(&value)
-                    .map_err(|e| format!("cannot read the PIN file {value:?}: {e}"))?;
-                pin = text.trim_end_matches(['\r', '\n']).to_owned();
-            }
-            other => return Err(format!("unknown argument {other:?}")),
+        if flag == "--port" {
+            port = value
+                .parse()
+                .map_err(|_| format!("--port {value:?} is not a port"))?;
+        } else {
+            let text = std::fs::read_to_string(&value)
+                .map_err(|e| format!("cannot read the PIN file {value:?}: {e}"))?;
+            pin = text.trim_end_matches(['\r', '\n']).to_owned();
         }
     }
     Ok((port, pin))
