@@ -80,7 +80,7 @@ impl SimCard {
         })
     }
 
-    /// Writes `der` as the slot's certificate (PUT DATA, SP 800-73-4 Part 2 §3.3.2),
+    /// Writes `der` as the slot's certificate (PUT DATA, SP 800-73-4 Part 2 §3.3.1),
     /// uncompressed, after authenticating with the default management key.
     pub fn write_certificate(&self, slot: u8, der: &[u8]) -> Result<(), SimError> {
         self.select()?;
@@ -145,8 +145,9 @@ impl SimCard {
         Ok(())
     }
 
-    /// Single-direction card management key authentication (SP 800-73-4 Part 2
-    /// Appendix A.3): the card sends a challenge, the host returns it encrypted.
+    /// Card management key authentication by challenge and response (GENERAL
+    /// AUTHENTICATE, SP 800-73-4 Part 2 §3.2.4): the card sends a challenge, the host
+    /// returns it encrypted.
     fn authenticate_management(&self) -> Result<(), SimError> {
         let step = "GENERAL AUTHENTICATE (management key)";
         let header = [0x87, ALG_3DES, MANAGEMENT_KEY];

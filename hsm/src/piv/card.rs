@@ -123,7 +123,7 @@ pub fn sign_rsa_2048(
     }
 }
 
-/// GET DATA for the slot's certificate object (SP 800-73-4 Part 1 §3.3.2, Part 2 §3.1.2),
+/// GET DATA for the slot's certificate object (SP 800-73-4 Part 2 §3.1.2),
 /// returning the DER certificate inside it.
 pub fn read_certificate(
     t: &mut (impl Transport + ?Sized),

@@ -2,8 +2,8 @@
 //!
 //! Each session holds its own connection to the card and the PIN, and presents the PIN
 //! before every signature inside one exclusive transaction: slot 9c's key may only be used
-//! right after a VERIFY (PIN policy "always", SP 800-73-4 Part 1 §3.3.2), and other slots
-//! accept it too.
+//! right after a VERIFY (the digital signature key's "PIN Always" access rule, SP 800-73-4
+//! Part 1), and other slots accept it too.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
