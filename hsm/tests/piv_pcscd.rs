@@ -85,6 +85,32 @@ fn the_first_reader_with_a_piv_card_is_found_when_none_is_configured() {
 }
 
 #[test]
+fn sessions_on_several_threads_sign_together_without_breaking_each_others_pin_check() {
+    let Some(_turn) = turn() else { return };
+    let (_card, provisioned) = inserted_card();
+    let (_dir, pin) = pin_file(PIN, 0o600);
+    let key = open_when_present(&pin).unwrap();
+
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let mut session = key.session().unwrap();
+                scope.spawn(move || {
+                    (0..4)
+                        .map(|_| session.sign_rs256(INPUT))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        for worker in workers {
+            for signature in worker.join().unwrap().unwrap() {
+                verify_rs256(&provisioned.certificate_der, INPUT, &signature);
+            }
+        }
+    });
+}
+
+#[test]
 fn a_wrong_pin_counts_down_once_and_vouch_does_not_try_it_again() {
     let Some(_turn) = turn() else { return };
     let (_card, _) = inserted_card();
