@@ -14,6 +14,8 @@ use crate::HsmError;
 #[derive(Debug)]
 pub struct PivStatus {
     pub slot: Slot,
+    /// The reader the configuration names, if it names one.
+    pub configured: Option<String>,
     pub readers: Vec<ReaderStatus>,
 }
 
@@ -72,6 +74,7 @@ pub fn status(config: &super::PivConfig) -> Result<PivStatus, HsmError> {
     }
     Ok(PivStatus {
         slot: config.slot,
+        configured: config.reader.clone(),
         readers,
     })
 }
@@ -79,7 +82,12 @@ pub fn status(config: &super::PivConfig) -> Result<PivStatus, HsmError> {
 impl fmt::Display for PivStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.readers.is_empty() {
-            return writeln!(f, "no PC/SC readers; plug in the card reader or token");
+            writeln!(f, "no PC/SC readers; plug in the card reader or token")?;
+        }
+        if let Some(name) = &self.configured
+            && !self.readers.iter().any(|r| r.configured)
+        {
+            writeln!(f, "configured reader {name:?}: not connected")?;
         }
         for reader in &self.readers {
             let mark = if reader.configured {
