@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 pub mod certificate;
 pub mod pin;
+pub mod piv;
 pub mod pkcs11;
 #[cfg(feature = "softhsm-fixture")]
 pub mod softhsm;
@@ -53,6 +54,21 @@ pub enum HsmError {
         command: &'static str,
         sw: u16,
     },
+    /// The card's answer to a command could not be understood (ISO 7816-4 §5, SP 800-73-4
+    /// Part 2 §3): too short, wrong tags, lengths past the end.
+    #[error("card in {reader:?} answered {command} with a malformed response: {detail}")]
+    Malformed {
+        reader: String,
+        command: &'static str,
+        detail: String,
+    },
+    /// The card signed, but the signature does not verify against the certificate read
+    /// from the same slot: the certificate belongs to another key.
+    #[error(
+        "{device}: the signature does not verify against the slot's certificate; \
+             write the certificate of this slot's key to the card"
+    )]
+    KeyMismatch { device: String },
     /// The PIN was refused; the card counts the try.
     #[error("{device}: the PIN was refused, {retries_left} tries left before the card locks")]
     WrongPin { device: String, retries_left: u8 },
