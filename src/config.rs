@@ -43,6 +43,12 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default, rename = "tenant")]
     tenants: Vec<RawTenant>,
+    #[serde(default)]
+    audit: crate::audit::RawAudit,
+    #[serde(default)]
+    admin: crate::admin::config::RawAdmin,
+    #[serde(default)]
+    metrics: crate::oversight::metrics::RawMetrics,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -151,6 +157,8 @@ pub struct Config {
     pub otp_lockout_secs: u64,
     pub limits: Limits,
     pub tenants: Vec<Tenant>,
+    /// The audit trail, admin socket and metrics listener.
+    pub operations: crate::oversight::Operations,
 }
 
 /// What one client may hold and how long it may take, so that slow or greedy clients cannot
@@ -290,6 +298,9 @@ impl Config {
             otp: RawOtp::default(),
             limits: RawLimits::default(),
             tenants: Vec::new(),
+            audit: Default::default(),
+            admin: Default::default(),
+            metrics: Default::default(),
         };
         let cwd = PathBuf::from(".");
         Config::from_raw(raw, "<embedded defaults>", &cwd).unwrap_or_else(|e| unreachable!("{e}"))
@@ -411,6 +422,10 @@ impl Config {
             tenants.push(tenant);
         }
 
+        let operations =
+            crate::oversight::Operations::from_raw(raw.audit, raw.admin, raw.metrics, &resolve)
+                .map_err(|(k, p)| err(k, p))?;
+
         Ok(Config {
             source_name: source_name.to_owned(),
             listen,
@@ -429,6 +444,7 @@ impl Config {
             otp_lockout_secs: raw.otp.lockout_secs.unwrap_or(300),
             limits,
             tenants,
+            operations,
         })
     }
 

@@ -63,6 +63,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Check the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: vouch::audit::cli::AuditCommand,
+    },
 }
 
 /// The user an enrolment command is about, by directory and object ID.
@@ -169,6 +174,11 @@ fn main() -> ExitCode {
         Command::Check { config } => load(&config).map(|c| check(&c)),
         Command::Enroll { command } => enroll(command),
         Command::Keys { command } => keys(command),
+        Command::Audit { command } => match vouch::audit::cli::run(command) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(message) => Err(Failure::Usage(message)),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
