@@ -423,7 +423,7 @@ impl Config {
         }
 
         let operations =
-            crate::oversight::Operations::from_raw(raw.audit, raw.admin, raw.metrics, &resolve)
+            crate::oversight::Operations::from_raw(raw.audit, raw.admin, raw.metrics, resolve)
                 .map_err(|(k, p)| err(k, p))?;
 
         Ok(Config {

@@ -9,12 +9,14 @@
 pub mod config;
 mod feed;
 pub mod metrics;
+mod operate;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use config::Operations;
 pub use feed::{Counters, Feed, Recent};
+pub use operate::{Operated, operate};
 
 use crate::audit::{AuditError, AuditLog, Event, SignIn};
 
