@@ -59,12 +59,15 @@ pub fn request(path: &std::path::Path, request: &str) -> Result<String, String> 
     let _ = stream.set_write_timeout(timeout);
     let mut line = request.trim_end_matches('\n').to_owned();
     line.push('\n');
-    stream
-        .write_all(line.as_bytes())
-        .map_err(|e| format!("sending to {}: {e}", path.display()))?;
+    // A refusal is sent before the request is read, and the socket may close under the
+    // write: the answer is read either way.
+    let sent = stream.write_all(line.as_bytes());
     let mut answer = String::new();
-    BufReader::new(stream)
-        .read_line(&mut answer)
-        .map_err(|e| format!("reading from {}: {e}", path.display()))?;
-    Ok(answer.trim_end().to_owned())
+    let read = BufReader::new(stream).read_line(&mut answer);
+    match (sent, read) {
+        (_, Ok(n)) if n > 0 => Ok(answer.trim_end().to_owned()),
+        (Err(e), _) => Err(format!("sending to {}: {e}", path.display())),
+        (Ok(()), Err(e)) => Err(format!("reading from {}: {e}", path.display())),
+        (Ok(()), Ok(_)) => Err(format!("{} closed without an answer", path.display())),
+    }
 }

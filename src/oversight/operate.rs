@@ -23,6 +23,15 @@ pub async fn operate(
     log: (LogControl, String),
 ) -> Result<Operated, String> {
     let (control, filter) = log;
+    let start = Event::Start {
+        version: env!("CARGO_PKG_VERSION").into(),
+        signing_kid: app.signer.published().kid.clone(),
+    };
+    app.oversight
+        .audit
+        .record(start)
+        .await
+        .map_err(|e| format!("audit trail: {e}"))?;
     let admin = AdminSocket::start(app.clone(), reloads, Some(control), &filter)
         .map_err(|e| e.to_string())?;
     let metrics = match app.config.operations.metrics.listen {
@@ -36,15 +45,6 @@ pub async fn operate(
         }
         None => None,
     };
-    let start = Event::Start {
-        version: env!("CARGO_PKG_VERSION").into(),
-        signing_kid: app.signer.published().kid.clone(),
-    };
-    app.oversight
-        .audit
-        .record(start)
-        .await
-        .map_err(|e| format!("audit trail: {e}"))?;
     Ok(Operated {
         admin,
         metrics,
