@@ -119,6 +119,9 @@ async fn a_sign_in_whose_record_cannot_be_written_gets_no_token() {
     std::fs::create_dir(audit.path().join("audit-000002.jsonl")).expect("block");
     let (stand, done) = signed_in_stand(audit.path(), "max_file_bytes = 4096").await;
     assert_posted_error(&done, "temporarily_unavailable");
+    let counted = stand.app.oversight.feed.counters();
+    assert_eq!(counted.by_outcome.get("token"), None, "{counted:?}");
+    assert_eq!(counted.errors_by_reason["audit trail unwritable"], 1);
     stand.shutdown().await;
 }
 

@@ -65,14 +65,19 @@ impl Oversight {
     /// Records how a sign-in was answered, durably; an error means the answer must not carry
     /// a token.
     pub async fn answered(&self, signin: SignIn) -> Result<(), String> {
-        let recent = Recent::of(&signin);
+        let mut recent = Recent::of(&signin);
         let written = self.audit.record(Event::SignIn(signin)).await;
-        metrics::signin(&recent.outcome, recent.amr.as_deref());
-        self.feed.push(recent);
         if let Err(e) = &written {
             metrics::audit_failed();
             tracing::error!(error = %e, "sign-in could not be audited");
+            if recent.outcome == "token" {
+                recent.outcome = "temporarily_unavailable".into();
+                recent.amr = None;
+                recent.reason = "audit trail unwritable".into();
+            }
         }
+        metrics::signin(&recent.outcome, recent.amr.as_deref());
+        self.feed.push(recent);
         written
     }
 
