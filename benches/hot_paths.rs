@@ -8,7 +8,7 @@
 //! - `token`: building and signing the `id_token`, against one RSA-2048 sign;
 //! - `otp`: checking a TOTP code and spending its step, against one HMAC keyed with the seed;
 //! - `authorize`: Entra's whole authorize request through [`App::handle`] without TLS, against
-//!   one verify of its hint;
+//!   one verify of its hint, and again with the Prometheus recorder installed;
 //! - `otp_step`: the code post that completes a sign-in, against one RSA-2048 sign.
 //!
 //! Inputs are made once, outside the measured code; hints carry an `iat` fixed at setup. A
@@ -387,6 +387,12 @@ fn authorize(c: &mut Criterion) {
     group.bench_function(BenchmarkId::new("primitive", "rsa2048_verify"), |b| {
         b.iter(|| black_box(raw.verify_sig(black_box(&input), black_box(&signature))))
     });
+    // Last, since the recorder stays installed for the rest of the process.
+    if vouch::oversight::metrics::install().is_ok() {
+        group.bench_function(BenchmarkId::new("path", "vouch_with_metrics"), |b| {
+            b.iter(|| stand.handle(stand.post(&route, &form)))
+        });
+    }
     group.finish();
 }
 

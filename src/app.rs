@@ -65,6 +65,8 @@ pub enum StartError {
         dir: std::path::PathBuf,
         detail: String,
     },
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// Why a new configuration was not applied; the running one stays.
@@ -153,6 +155,8 @@ pub struct App {
     pub admission: Arc<Admission>,
     /// Certificate trust stores, loaded with the configuration; CRLs refresh in the background.
     pub trust_stores: Arc<crate::pki::TrustStores>,
+    /// The audit trail, counters and recent sign-ins operators see.
+    pub oversight: Arc<crate::oversight::Oversight>,
     discovery: Bytes,
 }
 
@@ -181,6 +185,7 @@ impl App {
             }
         })?;
         let keys = EntraKeys::new(&config.tenants).map_err(StartError::Keys)?;
+        let oversight = crate::oversight::Oversight::open(&config.operations, &config.state_dir)?;
         let routes = Routes::new(&config.issuer);
         let discovery = Bytes::from(discovery_document(&config.issuer, &routes));
         let trust_stores = crate::pki::TrustStores::load_and_refresh(&config.trust_stores)?;
@@ -196,6 +201,7 @@ impl App {
             transactions: Arc::default(),
             used_steps: Arc::new(UsedSteps::restore(used)),
             spent: Arc::new(spent),
+            oversight: Arc::new(oversight),
             discovery,
             config,
         })
@@ -222,6 +228,10 @@ impl App {
             (
                 "limits (connections)",
                 !old.limits.same_connections(&config.limits),
+            ),
+            (
+                "audit, admin or metrics",
+                old.operations != config.operations,
             ),
         ];
         let changed: Vec<&str> = needs_restart.iter().filter(|c| c.1).map(|c| c.0).collect();
@@ -255,6 +265,7 @@ impl App {
             transactions: self.transactions.clone(),
             used_steps: self.used_steps.clone(),
             spent: self.spent.clone(),
+            oversight: self.oversight.clone(),
             config,
         })
     }

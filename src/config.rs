@@ -45,6 +45,12 @@ struct RawConfig {
     tenants: Vec<RawTenant>,
     #[serde(default, rename = "trust_store")]
     trust_stores: Vec<crate::pki::config::RawTrustStore>,
+    #[serde(default)]
+    audit: crate::audit::RawAudit,
+    #[serde(default)]
+    admin: crate::admin::config::RawAdmin,
+    #[serde(default)]
+    metrics: crate::oversight::metrics::RawMetrics,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -159,6 +165,8 @@ pub struct Config {
     pub tenants: Vec<Tenant>,
     /// `[[trust_store]]`: roots, rules and revocation sources for certificate factors.
     pub trust_stores: Vec<crate::pki::TrustStoreConfig>,
+    /// The audit trail, admin socket and metrics listener.
+    pub operations: crate::oversight::Operations,
 }
 
 /// What one client may hold and how long it may take, so that slow or greedy clients cannot
@@ -299,6 +307,9 @@ impl Config {
             limits: RawLimits::default(),
             tenants: Vec::new(),
             trust_stores: Vec::new(),
+            audit: Default::default(),
+            admin: Default::default(),
+            metrics: Default::default(),
         };
         let cwd = PathBuf::from(".");
         Config::from_raw(raw, "<embedded defaults>", &cwd).unwrap_or_else(|e| unreachable!("{e}"))
@@ -429,6 +440,9 @@ impl Config {
 
         let trust_stores = crate::pki::TrustStoreConfig::check_all(raw.trust_stores, base)
             .map_err(|(k, p)| err(&k, p))?;
+        let operations =
+            crate::oversight::Operations::from_raw(raw.audit, raw.admin, raw.metrics, resolve)
+                .map_err(|(k, p)| err(k, p))?;
 
         Ok(Config {
             source_name: source_name.to_owned(),
@@ -450,6 +464,7 @@ impl Config {
             limits,
             tenants,
             trust_stores,
+            operations,
         })
     }
 

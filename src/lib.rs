@@ -6,13 +6,16 @@
 //! [`jose`] checks and builds the tokens, [`entra`] keeps Entra's signing
 //! keys, [`factor`] proves factors, and [`signer`] holds the token key.
 
+pub mod admin;
 pub mod admission;
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod eam;
 pub mod entra;
 pub mod factor;
 pub mod jose;
+pub mod oversight;
 pub mod pki;
 pub mod provision;
 pub mod seal;

@@ -72,6 +72,13 @@ enum Command {
     },
     #[command(flatten)]
     Pki(vouch::pki::cli::PkiCommand),
+    /// Check the audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: vouch::audit::cli::AuditCommand,
+    },
+    /// Send one request to the running appliance's admin socket and print the answer.
+    Admin(vouch::admin::client::AdminArgs),
 }
 
 /// The user an enrolment command is about, by directory and object ID.
@@ -157,13 +164,7 @@ enum MethodArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("VOUCH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let log = init_logging();
 
     let result = match cli.command {
         Command::Serve { config, listen } => load(&config).and_then(|mut c| {
@@ -176,6 +177,7 @@ fn main() -> ExitCode {
                     path: config.config,
                     listen,
                 },
+                log,
             )
         }),
         Command::Check { config } => load(&config).map(|c| check(&c)),
@@ -183,6 +185,16 @@ fn main() -> ExitCode {
         Command::Keys { config, command } => keys(config, command),
         Command::Hsm { command } => hsm(&command),
         Command::Pki(command) => return vouch::pki::cli::run(command),
+        Command::Audit { command } => match vouch::audit::cli::run(command) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(message) => Err(Failure::Usage(message)),
+        },
+        Command::Admin(args) => match vouch::admin::client::run(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(message) => Err(Failure::Usage(message)),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -195,6 +207,30 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to stderr with the filter in `VOUCH_LOG` (default `info`), changeable at run time
+/// through the admin socket.
+fn init_logging() -> (vouch::admin::LogControl, String) {
+    use tracing_subscriber::prelude::*;
+    let initial = std::env::var("VOUCH_LOG").unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&initial)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal()),
+        )
+        .init();
+    let control: vouch::admin::LogControl = Arc::new(move |directives: &str| {
+        let filter =
+            tracing_subscriber::EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    });
+    (control, initial)
 }
 
 enum Failure {
@@ -238,7 +274,11 @@ struct Reread {
     listen: Vec<SocketAddr>,
 }
 
-fn serve(config: Config, reread: Reread) -> Result<(), Failure> {
+fn serve(
+    config: Config,
+    reread: Reread,
+    log: (vouch::admin::LogControl, String),
+) -> Result<(), Failure> {
     let inherited = vouch::systemd::inherited_listeners().map_err(other)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -286,6 +326,10 @@ fn serve(config: Config, reread: Reread) -> Result<(), Failure> {
                 .and_then(|listeners| Server::serve(app.clone(), tls, listeners))
         }
         .map_err(other)?;
+        let (reloads, mut reload_requests) = tokio::sync::mpsc::channel(4);
+        let operated = vouch::oversight::operate(&app, reloads, log)
+            .await
+            .map_err(other)?;
         tracing::info!(issuer = %config.issuer, discovery = %config.discovery_url(), "serving");
         vouch::systemd::ready(&format!("serving {}", config.issuer));
         tokio::spawn(vouch::systemd::run_watchdog(app.clone()));
@@ -302,12 +346,23 @@ fn serve(config: Config, reread: Reread) -> Result<(), Failure> {
         });
 
         let mut signals = Signals::watch().map_err(other)?;
-        while signals.next().await == Signal::Reload {
-            if let Some(next) = reload(&server, &reread).await {
+        loop {
+            let asked: Option<vouch::admin::ReloadRequest> = tokio::select! {
+                signal = signals.next() => match signal {
+                    Signal::Stop => break,
+                    Signal::Reload => None,
+                },
+                Some(asked) = reload_requests.recv() => Some(asked),
+            };
+            let outcome = reload(&server, &reread).await;
+            if let Ok(next) = &outcome {
                 refresher.abort();
-                refresher = spawn_refresher(&next);
+                refresher = spawn_refresher(next);
+                operated.app_changed(next.clone());
             }
+            operated.reloaded(asked, outcome.map(|next| next.config.source_name.clone()));
         }
+        operated.stop();
         tracing::info!(
             grace_secs = app.config.shutdown_grace_secs,
             "shutting down: no new connections, finishing open requests"
@@ -332,7 +387,7 @@ fn spawn_refresher(app: &App) -> tokio::task::JoinHandle<()> {
 
 /// Applies the configuration file again, with fresh TLS files; the running configuration
 /// stays when the new one cannot be applied. Open connections are kept either way.
-async fn reload(server: &Server, reread: &Reread) -> Option<Arc<App>> {
+async fn reload(server: &Server, reread: &Reread) -> Result<Arc<App>, String> {
     vouch::systemd::reloading();
     let prepared = async {
         let Some(path) = &reread.path else {
@@ -359,11 +414,11 @@ async fn reload(server: &Server, reread: &Reread) -> Option<Arc<App>> {
                 tenants = next.config.tenants.len(),
                 "configuration and TLS certificate reloaded"
             );
-            Some(next)
+            Ok(next)
         }
         Err(e) => {
             tracing::error!(error = %e, "reload refused; the running configuration stays");
-            None
+            Err(e)
         }
     };
     vouch::systemd::ready("serving");

@@ -47,6 +47,10 @@ enum Refusal {
         cloud: Cloud,
         state: Option<String>,
         error: &'static str,
+        /// The user as far as known (`tid`, `oid`), and why, for the audit trail.
+        tid: String,
+        oid: String,
+        why: &'static str,
     },
 }
 
@@ -119,11 +123,14 @@ impl AuthorizeRequest {
         self.client_request_id.as_deref().unwrap_or("-")
     }
 
-    fn post(&self, error: &'static str) -> Refusal {
+    fn post(&self, error: &'static str, tid: &str, oid: &str, why: &'static str) -> Refusal {
         Refusal::Post {
             cloud: self.cloud,
             state: self.state.clone(),
             error,
+            tid: tid.to_owned(),
+            oid: oid.to_owned(),
+            why,
         }
     }
 }
@@ -133,30 +140,49 @@ where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let source = crate::app::Peer::source_of(&req);
     let body = match super::read_form(req, &app.config).await {
         Ok(body) => body,
         Err(page) => return page,
     };
-    match authorize(app, &body).await {
+    match authorize(app, &body, &source).await {
         Ok(page) => page,
         Err(Refusal::BadRequest(message)) => {
+            app.oversight.refused();
             pages::problem(StatusCode::BAD_REQUEST, "Sign-in request refused", &message)
         }
         Err(Refusal::Post {
             cloud,
             state,
             error,
-        }) => pages::form_post(cloud.redirect_uri(), Answer::Error(error), state.as_deref()),
+            tid,
+            oid,
+            why,
+        }) => {
+            let outcome = super::Outcome {
+                tid: &tid,
+                oid: &oid,
+                method: None,
+                source: &source,
+                client_request_id: None,
+            };
+            let _ = outcome.record(app, error, why).await;
+            pages::form_post(cloud.redirect_uri(), Answer::Error(error), state.as_deref())
+        }
     }
 }
 
-async fn authorize(app: &App, body: &[u8]) -> Result<Page, Refusal> {
+async fn authorize(app: &App, body: &[u8], source: &str) -> Result<Page, Refusal> {
     let request = AuthorizeRequest::parse(body).inspect_err(|r| {
         if let Refusal::BadRequest(why) = r {
             tracing::debug!(why, "authorize: request refused");
         }
     })?;
-    let (tenant, hint) = verify_hint(app, &request).await?;
+    let started = std::time::Instant::now();
+    let verified = verify_hint(app, &request).await;
+    app.oversight
+        .step(crate::oversight::Step::Hint, started.elapsed());
+    let (tenant, hint) = verified?;
 
     if request.client_id.as_deref() != Some(tenant.client_id.as_str()) {
         tracing::debug!(
@@ -185,7 +211,7 @@ async fn authorize(app: &App, body: &[u8]) -> Result<Page, Refusal> {
         created: now,
         expires: now + app.config.transaction_ttl,
     };
-    Ok(ceremony(app, &txn))
+    Ok(ceremony(app, &txn, source).await)
 }
 
 /// The hint and the onboarded tenant it comes from (§4.4). The unverified `tid` only picks
@@ -226,7 +252,12 @@ async fn verify_hint<'a>(
                 detail,
                 "authorize: Entra keys unavailable",
             );
-            return Err(request.post("temporarily_unavailable"));
+            return Err(request.post(
+                "temporarily_unavailable",
+                &tenant.id,
+                "-",
+                "Entra keys unavailable",
+            ));
         }
         Err(e) => {
             tracing::debug!(
@@ -283,14 +314,27 @@ fn negotiate(
             requested_acr = ?requested.acr,
             "sign-in denied: no enrolled method meets the request"
         );
-        return Err(request.post("access_denied"));
+        return Err(request.post(
+            "access_denied",
+            &hint.tid,
+            &hint.oid,
+            "no enrolled method meets the request",
+        ));
     }
     Ok(offers)
 }
 
 /// The page that starts the first offered method.
-fn ceremony(app: &App, txn: &Transaction) -> Page {
-    let post_error = |error| {
+async fn ceremony(app: &App, txn: &Transaction, source: &str) -> Page {
+    let outcome = super::Outcome {
+        tid: &txn.tid,
+        oid: &txn.oid,
+        method: txn.offers.first().map(|o| o.method),
+        source,
+        client_request_id: txn.client_request_id.as_deref(),
+    };
+    let post_error = async |error, why| {
+        let _ = outcome.record(app, error, why).await;
         pages::form_post(
             txn.redirect_uri(),
             Answer::Error(error),
@@ -298,7 +342,7 @@ fn ceremony(app: &App, txn: &Transaction) -> Page {
         )
     };
     let Some(Offer { method, .. }) = txn.offers.first() else {
-        return post_error("access_denied");
+        return post_error("access_denied", "nothing to offer").await;
     };
     match method {
         Method::Totp => match app.store.totp(&txn.tid, &txn.oid) {
@@ -306,10 +350,10 @@ fn ceremony(app: &App, txn: &Transaction) -> Page {
                 let sealed = app.transactions.seal(txn);
                 pages::otp_form(&app.routes.otp, &sealed, params.digits, None)
             }
-            Ok(None) => post_error("access_denied"),
+            Ok(None) => post_error("access_denied", "TOTP no longer enrolled").await,
             Err(e) => {
                 tracing::error!(tid = %txn.tid, error = %e, "credential store unreadable");
-                post_error("temporarily_unavailable")
+                post_error("temporarily_unavailable", "credential store unreadable").await
             }
         },
     }

@@ -84,6 +84,41 @@ pub(crate) fn hashed(sub: &str) -> String {
         .collect()
 }
 
+/// Who a sign-in's outcome is about, for its audit record.
+pub(crate) struct Outcome<'a> {
+    pub tid: &'a str,
+    pub oid: &'a str,
+    pub method: Option<crate::factor::Method>,
+    pub source: &'a str,
+    pub client_request_id: Option<&'a str>,
+}
+
+impl Outcome<'_> {
+    /// Records, durably, that the sign-in is answered with `outcome` (a token or the error
+    /// posted to Entra) for `reason`. An error means the trail failed: no token may be sent.
+    pub(crate) async fn record(
+        &self,
+        app: &crate::app::App,
+        outcome: &str,
+        reason: &str,
+    ) -> Result<(), String> {
+        let signin = crate::audit::SignIn {
+            tid: self.tid.to_owned(),
+            oid: self.oid.to_owned(),
+            method: self.method.map(|m| m.name().to_owned()),
+            amr: self
+                .method
+                .filter(|_| outcome == "token")
+                .map(|m| m.amr().to_owned()),
+            outcome: outcome.to_owned(),
+            reason: reason.to_owned(),
+            source: self.source.to_owned(),
+            client_request_id: self.client_request_id.map(str::to_owned),
+        };
+        app.oversight.answered(signin).await
+    }
+}
+
 /// Lifetime of the `id_token` posted back to Entra.
 pub const TOKEN_LIFETIME_SECS: i64 = 300;
 
@@ -94,6 +129,7 @@ pub(crate) async fn issue(
     txn: &transaction::Transaction,
     method: crate::factor::Method,
     now: i64,
+    source: &str,
 ) -> Page {
     use crate::jose::token::{self, IdTokenClaims};
     use pages::Answer;
@@ -115,6 +151,14 @@ pub(crate) async fn issue(
         acr: &offer.acr,
         amr: [method.amr()],
     };
+    let outcome = Outcome {
+        tid: &txn.tid,
+        oid: &txn.oid,
+        method: Some(method),
+        source,
+        client_request_id: txn.client_request_id.as_deref(),
+    };
+    let started = std::time::Instant::now();
     let signed = match app.signer.signing_key() {
         Ok(key) => {
             let input = token::signing_input(&key.published.kid, &claims);
@@ -125,8 +169,18 @@ pub(crate) async fn issue(
         }
         Err(e) => Err(e),
     };
+    app.oversight
+        .step(crate::oversight::Step::Signing, started.elapsed());
+    crate::oversight::metrics::signer_in_flight(app.signer.in_flight());
     match signed {
         Ok((input, signature)) => {
+            if outcome.record(app, "token", "factor proven").await.is_err() {
+                return pages::form_post(
+                    txn.redirect_uri(),
+                    Answer::Error("temporarily_unavailable"),
+                    state,
+                );
+            }
             tracing::debug!(
                 client_request_id = crid,
                 tid = %txn.tid,
@@ -145,6 +199,14 @@ pub(crate) async fn issue(
                 error = %e,
                 "token signing failed",
             );
+            let kind = match e {
+                crate::signer::SignError::Busy { .. } => "busy",
+                _ => "backend",
+            };
+            crate::oversight::metrics::signer_error(kind);
+            let _ = outcome
+                .record(app, "temporarily_unavailable", "signer")
+                .await;
             pages::form_post(
                 txn.redirect_uri(),
                 Answer::Error("temporarily_unavailable"),

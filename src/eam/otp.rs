@@ -49,7 +49,14 @@ where
     let now = app.clock.now();
     let sub = super::hashed(&txn.sub);
     let crid = txn.client_request_id.as_deref().unwrap_or("-");
-    let end = |error: &'static str, why: &str| -> Page {
+    let outcome = super::Outcome {
+        tid: &txn.tid,
+        oid: &txn.oid,
+        method: Some(Method::Totp),
+        source: &source,
+        client_request_id: txn.client_request_id.as_deref(),
+    };
+    let end = async |error: &'static str, why: &str| -> Page {
         match app.transactions.consume(&txn, now) {
             Ok(()) => {
                 tracing::debug!(
@@ -60,45 +67,53 @@ where
                     why,
                     "sign-in ended",
                 );
+                let _ = outcome.record(app, error, why).await;
                 post_error(&txn, error)
             }
             Err(_) => bad_request("This sign-in has already finished."),
         }
     };
     if now >= txn.expires {
-        return end("temporarily_unavailable", "transaction expired");
+        return end("temporarily_unavailable", "transaction expired").await;
     }
     match action.as_deref() {
         Some("verify") => {}
-        Some("cancel") => return end("access_denied", "user cancelled"),
+        Some("cancel") => return end("access_denied", "user cancelled").await,
         _ => return bad_request("The form did not say whether to verify or cancel."),
     }
     let fill = app.signer.fill();
     let Some(_ticket) = app.admission.admit(Stage::InTransaction, fill) else {
-        return end("temporarily_unavailable", "appliance overloaded");
+        return end("temporarily_unavailable", "appliance overloaded").await;
     };
 
     let sealed = sealed.unwrap_or_default();
     let code = code.as_deref().unwrap_or_default();
     let user = format!("{}/{}", txn.tid, txn.oid);
-    match check_code(app, &txn, code, &source, now) {
+    let started = std::time::Instant::now();
+    let checked = check_code(app, &txn, code, &source, now);
+    app.oversight
+        .step(crate::oversight::Step::Factor, started.elapsed());
+    match checked {
         Ok(step) => {
             if let Err(e) = app.spent.record(&user, step).await {
                 tracing::error!(error = %e, "spent code could not be recorded");
-                return end("temporarily_unavailable", "spent-code log unwritable");
+                return end("temporarily_unavailable", "spent-code log unwritable").await;
             }
         }
         Err(Retry::Ask { digits, message }) => {
             return pages::otp_form(&app.routes.otp, &sealed, digits, Some(&message));
         }
-        Err(Retry::End { error, why }) => return end(error, why),
+        Err(Retry::End { error, why }) => return end(error, why).await,
     }
 
     match app.transactions.consume(&txn, now) {
-        Ok(()) => super::issue(app, &txn, Method::Totp, now).await,
+        Ok(()) => super::issue(app, &txn, Method::Totp, now, &source).await,
         Err(TransactionError::Used) => bad_request("This sign-in has already finished."),
         Err(e) => {
             tracing::error!(error = %e, "transaction could not be closed");
+            let _ = outcome
+                .record(app, "temporarily_unavailable", "transaction not closed")
+                .await;
             post_error(&txn, "temporarily_unavailable")
         }
     }

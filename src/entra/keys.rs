@@ -261,6 +261,7 @@ impl EntraKeys {
             Ok(body) => KeySet::from_jwks(&body),
             Err(e) => Err(KeySetError::Fetch(e)),
         };
+        crate::oversight::metrics::entra_refresh(id, result.is_ok());
         match result {
             Ok(set) => {
                 tracing::info!(

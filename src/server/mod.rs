@@ -171,7 +171,9 @@ async fn accept_loop(
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let handshake = shared.current_acceptor().accept(tcp);
-            let tls = match tokio::time::timeout(shared.limits.handshake_timeout, handshake).await {
+            let done = tokio::time::timeout(shared.limits.handshake_timeout, handshake).await;
+            crate::oversight::metrics::tls_handshake(matches!(done, Ok(Ok(_))));
+            let tls = match done {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");

@@ -1,0 +1,133 @@
+//! What the console knows about the appliance: the answers of the admin socket, read into
+//! types that ignore members they do not know, so that a newer appliance (with HSM or PKI
+//! state, say) still shows in an older console.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// Whether the console reaches the appliance.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Link {
+    #[default]
+    Connecting,
+    Up,
+    /// Not reachable: what is wrong and what would fix it.
+    Down {
+        reason: String,
+        fix: String,
+    },
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Status {
+    pub version: String,
+    pub uptime_secs: u64,
+    pub config: String,
+    pub issuer: String,
+    pub tenants: usize,
+    pub log_filter: String,
+    pub signer: Signer,
+    pub signins_in_flight: u64,
+    pub max_signins_in_flight: u64,
+    pub transactions_completed: u64,
+    pub audit: AuditHead,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Signer {
+    pub kind: String,
+    pub kid: String,
+    pub workers: u64,
+    pub capacity: u64,
+    pub in_flight: u64,
+    pub healthy: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct AuditHead {
+    pub dir: String,
+    pub head_seq: Option<u64>,
+    pub head_hash: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Counters {
+    pub by_outcome: BTreeMap<String, u64>,
+    pub by_amr: BTreeMap<String, u64>,
+    pub errors_by_reason: BTreeMap<String, u64>,
+    pub per_second: Vec<u64>,
+    pub latency_us: BTreeMap<String, BTreeMap<String, u64>>,
+    pub signer_in_flight: u64,
+    pub signins_in_flight: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Recent {
+    pub time: i64,
+    pub tid: String,
+    pub oid: String,
+    pub amr: Option<String>,
+    pub outcome: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub cloud: String,
+    pub test_authority: Option<String>,
+    pub entra_keys: Option<KeyCache>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct KeyCache {
+    pub keys: u64,
+    pub age_secs: Option<u64>,
+    pub fetches: u64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Keys {
+    pub signing_kid: String,
+    pub staged_kid: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Enrolment {
+    pub tid: String,
+    pub oid: String,
+    pub methods: Vec<String>,
+}
+
+/// Everything one poll learnt, and the outcome of the last action.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub link: Link,
+    pub socket: String,
+    pub status: Status,
+    pub counters: Counters,
+    pub recent: Vec<Recent>,
+    pub tenants: Vec<Tenant>,
+    pub keys: Keys,
+    pub enrolments: Vec<Enrolment>,
+    /// What the last action answered, for the operator to read.
+    pub message: Option<String>,
+}
+
+impl Snapshot {
+    pub fn total(&self) -> u64 {
+        self.counters.by_outcome.values().sum()
+    }
+}

@@ -1,0 +1,352 @@
+//! The admin socket of a running `vouch serve`: its commands, its answers to hostile
+//! messages, reloads, and who it lets in.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use entra_sim::{APP_ID, Authority, CLIENT_ID, TENANT};
+use serde_json::{Value, json};
+
+/// `vouch serve` in a child process with its own state and admin socket.
+struct Appliance {
+    child: Child,
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+    config: PathBuf,
+    _entra: Authority,
+}
+
+fn config_text(entra: &Authority, dir: &Path, extra: &str) -> String {
+    format!(
+        r#"
+        [server]
+        listen = ["127.0.0.1:0"]
+        state_dir = "state"
+
+        [admin]
+        socket = "{socket}"
+
+        {extra}
+
+        [[tenant]]
+        id = "{TENANT}"
+        app_id = "{APP_ID}"
+        client_id = "{CLIENT_ID}"
+
+        [tenant.test_authority]
+        url = "{origin}"
+        ca_file = "entra-ca.pem"
+        "#,
+        socket = dir.join("run").join("admin.sock").display(),
+        origin = entra.origin,
+    )
+}
+
+impl Appliance {
+    async fn start() -> Appliance {
+        let entra = Authority::start().await.expect("Entra simulator");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("entra-ca.pem"), &entra.ca_pem).expect("CA");
+        let config = dir.path().join("vouch.toml");
+        std::fs::write(&config, config_text(&entra, dir.path(), "")).expect("config");
+        let socket = dir.path().join("run").join("admin.sock");
+        let child = Command::new(env!("CARGO_BIN_EXE_vouch"))
+            .arg("serve")
+            .arg("-c")
+            .arg(&config)
+            .env("VOUCH_LOG", "error")
+            .spawn()
+            .expect("vouch serve");
+        let appliance = Appliance {
+            child,
+            dir,
+            socket,
+            config,
+            _entra: entra,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while UnixStream::connect(&appliance.socket).is_err() {
+            assert!(Instant::now() < deadline, "the admin socket never opened");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        appliance
+    }
+
+    fn connect(&self) -> Connection {
+        let stream = UnixStream::connect(&self.socket).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        Connection {
+            reader: BufReader::new(stream.try_clone().expect("clone")),
+            stream,
+        }
+    }
+
+    fn ask(&self, request: Value) -> Value {
+        self.connect().ask(request)
+    }
+
+    fn audit_text(&self) -> String {
+        std::fs::read_to_string(
+            self.dir
+                .path()
+                .join("state")
+                .join("audit")
+                .join("audit-000001.jsonl"),
+        )
+        .expect("audit trail")
+    }
+}
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Connection {
+    stream: UnixStream,
+    reader: BufReader<UnixStream>,
+}
+
+impl Connection {
+    fn send_raw(&mut self, bytes: &[u8]) -> Value {
+        self.stream.write_all(bytes).expect("send");
+        self.answer()
+    }
+
+    fn answer(&mut self) -> Value {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("an answer line");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+    }
+
+    fn ask(&mut self, request: Value) -> Value {
+        let mut line = request.to_string().into_bytes();
+        line.push(b'\n');
+        self.send_raw(&line)
+    }
+
+    /// Whether the server closed the connection: nothing more comes (a reset counts, since
+    /// the server may close with this client's bytes unread).
+    fn is_closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        !matches!(self.reader.read_to_end(&mut rest), Ok(n) if n > 0)
+    }
+}
+
+fn error_code(answer: &Value) -> &str {
+    assert_eq!(answer["v"], 1, "{answer}");
+    assert_eq!(answer["ok"], false, "{answer}");
+    answer["error"]["code"].as_str().expect("a code")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_keys_tenants_and_counters_answer_over_the_socket() {
+    let vouch = Appliance::start().await;
+    let mut conn = vouch.connect();
+    let status = conn.ask(json!({"v": 1, "cmd": "status"}));
+    assert_eq!(status["ok"], true, "{status}");
+    assert_eq!(status["data"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(status["data"]["signer"]["kind"], "software");
+    assert_eq!(status["data"]["log_filter"], "error");
+    assert!(status["data"]["audit"]["head_seq"].is_u64(), "{status}");
+
+    let keys = conn.ask(json!({"v": 1, "cmd": "keys"}));
+    assert_eq!(keys["data"]["signing_kid"], status["data"]["signer"]["kid"]);
+    assert_eq!(keys["data"]["staged_kid"], Value::Null);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let tenants = conn.ask(json!({"v": 1, "cmd": "tenants"}));
+        let tenant = &tenants["data"]["tenants"][0];
+        assert_eq!(tenant["id"], TENANT);
+        if tenant["entra_keys"]["keys"].as_u64() >= Some(1) {
+            assert!(tenant["entra_keys"]["age_secs"].is_u64(), "{tenants}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Entra's keys never came: {tenants}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let counters = conn.ask(json!({"v": 1, "cmd": "counters"}));
+    assert_eq!(
+        counters["data"]["per_second"].as_array().map(Vec::len),
+        Some(120)
+    );
+    let recent = conn.ask(json!({"v": 1, "cmd": "recent", "limit": 5}));
+    assert_eq!(recent["data"]["recent"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_and_wrong_versions_are_answered_and_the_connection_goes_on() {
+    let vouch = Appliance::start().await;
+    let mut conn = vouch.connect();
+    assert_eq!(error_code(&conn.send_raw(b"garbage\n")), "malformed");
+    assert_eq!(error_code(&conn.send_raw(b"\xff\xfe\x00\n")), "malformed");
+    assert_eq!(error_code(&conn.send_raw(b"[]\n")), "malformed");
+    assert_eq!(error_code(&conn.ask(json!({"cmd": "status"}))), "version");
+    assert_eq!(
+        error_code(&conn.ask(json!({"v": 9, "cmd": "status"}))),
+        "version"
+    );
+    assert_eq!(
+        error_code(&conn.ask(json!({"v": 1, "cmd": "rm"}))),
+        "unknown_command"
+    );
+    let bad_user = json!({"v": 1, "cmd": "revoke", "tid": "x", "oid": "y"});
+    assert_eq!(error_code(&conn.ask(bad_user)), "invalid");
+    assert_eq!(conn.ask(json!({"v": 1, "cmd": "status"}))["ok"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_message_is_refused_and_the_connection_closed() {
+    let vouch = Appliance::start().await;
+    let mut conn = vouch.connect();
+    let huge = vec![b'a'; 200 * 1024];
+    let _ = conn.stream.write_all(&huge);
+    assert_eq!(error_code(&conn.answer()), "too_large");
+    assert!(conn.is_closed());
+    assert_eq!(vouch.ask(json!({"v": 1, "cmd": "status"}))["ok"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncated_message_is_named_and_a_stalled_client_holds_up_no_one() {
+    let vouch = Appliance::start().await;
+    let mut stalled = vouch.connect();
+    stalled
+        .stream
+        .write_all(b"{\"v\":1,\"cmd\":")
+        .expect("send");
+
+    let started = Instant::now();
+    assert_eq!(vouch.ask(json!({"v": 1, "cmd": "status"}))["ok"], true);
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    stalled
+        .stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half close");
+    let answer = stalled.answer();
+    assert_eq!(error_code(&answer), "malformed");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cut short")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_config_is_not_applied_on_reload_and_the_answer_says_why() {
+    let vouch = Appliance::start().await;
+    std::fs::write(&vouch.config, "[server]\nlisten = 7\n").expect("break config");
+    let answer = vouch.ask(json!({"v": 1, "cmd": "reload"}));
+    assert_eq!(error_code(&answer), "failed");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("running configuration stays"), "{message}");
+    assert!(message.contains("server.listen"), "{message}");
+    let status = vouch.ask(json!({"v": 1, "cmd": "status"}));
+    assert_eq!(status["data"]["tenants"], 1, "the running config stays");
+
+    let good = config_text(&vouch._entra, vouch.dir.path(), "[otp]\nmax_failures = 3");
+    std::fs::write(&vouch.config, good).expect("fix config");
+    let answer = vouch.ask(json!({"v": 1, "cmd": "reload"}));
+    assert_eq!(answer["ok"], true, "{answer}");
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let audit = vouch.audit_text();
+    assert!(
+        audit.contains(r#""event":"reload","applied":false"#),
+        "{audit}"
+    );
+    assert!(
+        audit.contains(r#""event":"reload","applied":true"#),
+        "{audit}"
+    );
+    assert!(
+        audit.contains(r#""event":"admin","uid":0,"command":"reload""#),
+        "{audit}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_filter_changes_and_a_bad_one_is_refused() {
+    let vouch = Appliance::start().await;
+    let set = |filter: &str| vouch.ask(json!({"v": 1, "cmd": "log_level", "filter": filter}));
+    assert_eq!(set("vouch=debug,info")["ok"], true);
+    assert_eq!(error_code(&set("vouch=loudest")), "invalid");
+    let status = vouch.ask(json!({"v": 1, "cmd": "status"}));
+    assert_eq!(status["data"]["log_filter"], "vouch=debug,info");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_enrols_finds_and_revokes_a_user_and_each_change_is_audited() {
+    let vouch = Appliance::start().await;
+    let oid = "6f1c3a2b-0d4e-4f5a-8b7c-9d0e1f2a3b4c";
+    let enrol = json!({"v": 1, "cmd": "enrol_totp", "tid": TENANT, "oid": oid});
+    let enrolled = vouch.ask(enrol.clone());
+    assert_eq!(enrolled["ok"], true, "{enrolled}");
+    let uri = enrolled["data"]["otpauth_uri"].as_str().unwrap();
+    assert!(uri.starts_with("otpauth://totp/") && uri.contains("secret="));
+    assert_eq!(error_code(&vouch.ask(enrol)), "failed", "no silent replace");
+
+    let found = vouch.ask(json!({"v": 1, "cmd": "enrolments", "find": "6f1c3a2b"}));
+    assert_eq!(found["data"]["enrolments"][0]["oid"], oid);
+    assert_eq!(found["data"]["enrolments"][0]["methods"], json!(["totp"]));
+
+    let revoke = json!({"v": 1, "cmd": "revoke", "tid": TENANT, "oid": oid});
+    assert_eq!(vouch.ask(revoke.clone())["ok"], true);
+    assert_eq!(error_code(&vouch.ask(revoke)), "failed");
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let audit = vouch.audit_text();
+    assert!(audit.contains(r#""event":"enrolment""#) && audit.contains(r#""action":"revoke""#));
+    assert!(!audit.contains("secret="), "the seed stays off the trail");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_user_is_refused_with_a_clear_message() {
+    if !std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+    {
+        eprintln!("needs root to run a client as another user; the check's logic is unit-tested");
+        return;
+    }
+    let vouch = Appliance::start().await;
+    // Open the file and its folders to everyone, so that only the credential check stands.
+    use std::os::unix::fs::PermissionsExt as _;
+    for path in [vouch.dir.path().to_path_buf(), vouch.dir.path().join("run")] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(&vouch.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_vouch"))
+        .args(["admin", "--socket"])
+        .arg(&vouch.socket)
+        .arg(r#"{"v":1,"cmd":"status"}"#)
+        .output()
+        .expect("setpriv runs");
+    let answer = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{answer}");
+    let answer: Value = serde_json::from_str(answer.trim()).expect("one refusal line");
+    assert_eq!(error_code(&answer), "forbidden");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("uid 65534") && message.contains("group"),
+        "{message}"
+    );
+}
