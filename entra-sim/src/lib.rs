@@ -10,8 +10,9 @@
 //!   the appliance it checks.
 //!
 //! [`browser`] is the user's browser between them: an HTTPS client that posts forms and reads
-//! the auto-submitting pages vouch answers with.
+//! the auto-submitting pages vouch answers with. [`authenticator`] is the user's security key.
 
+pub mod authenticator;
 pub mod authority;
 pub mod browser;
 pub mod relying;

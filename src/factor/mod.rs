@@ -4,6 +4,7 @@
 pub mod limiter;
 pub mod otp;
 pub mod spent;
+pub mod webauthn;
 
 /// Entra's factor types; a requested `acr` names the types it accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
