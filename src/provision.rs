@@ -157,18 +157,9 @@ pub fn software_signer(state_dir: &Path) -> Result<SoftwareSigner, ProvisionErro
     load_signer(&key_path, &cert_path)
 }
 
-/// The staged next signing key, if a rotation is under way. Its public half is published
-/// beside the active key so that Entra's metadata cache holds it before it signs.
-pub fn staged_signer(state_dir: &Path) -> Result<Option<SoftwareSigner>, ProvisionError> {
-    let dir = state_dir.join("signing").join("next");
-    let key_path = dir.join("key.pk8");
-    if !key_path.exists() {
-        return Ok(None);
-    }
-    load_signer(&key_path, &dir.join("cert.pem")).map(Some)
-}
-
-/// Creates the next signing key. Fails if one is already staged.
+/// Creates a key in `signing/next/`, the staged-key folder of state directories made before
+/// the key ring: a ring made for the first time takes the key found there as its next key.
+/// Fails if one is there already.
 pub fn stage_signing_key(state_dir: &Path) -> Result<SoftwareSigner, ProvisionError> {
     let dir = state_dir.join("signing").join("next");
     ensure_dir(&dir)?;
@@ -181,29 +172,6 @@ pub fn stage_signing_key(state_dir: &Path) -> Result<SoftwareSigner, ProvisionEr
     }
     make_signing_key(&key_path, &dir.join("cert.pem"))?;
     load_signer(&key_path, &dir.join("cert.pem"))
-}
-
-/// Makes the staged key the signing key. The old key moves to `signing/retired-UNIXTIME/`.
-pub fn promote_signing_key(state_dir: &Path, unix_now: i64) -> Result<(), ProvisionError> {
-    let dir = state_dir.join("signing");
-    let next = dir.join("next");
-    // Loading proves the staged pair is whole before anything moves.
-    if staged_signer(state_dir)?.is_none() {
-        return Err(invalid(&next, "no key is staged; stage one first"));
-    }
-    let retired = dir.join(format!("retired-{unix_now}"));
-    ensure_dir(&retired)?;
-    for name in ["key.pk8", "cert.pem"] {
-        let from = dir.join(name);
-        if from.exists() {
-            fs::rename(&from, retired.join(name)).map_err(io(&from))?;
-        }
-    }
-    for name in ["key.pk8", "cert.pem"] {
-        let from = next.join(name);
-        fs::rename(&from, dir.join(name)).map_err(io(&from))?;
-    }
-    fs::remove_dir(&next).map_err(io(&next))
 }
 
 /// The software signer whose key and certificate are in `dir`.

@@ -155,13 +155,17 @@ async fn status_keys_tenants_and_counters_answer_over_the_socket() {
     let status = conn.ask(json!({"v": 1, "cmd": "status"}));
     assert_eq!(status["ok"], true, "{status}");
     assert_eq!(status["data"]["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(status["data"]["signer"]["kind"], "software");
+    assert_eq!(
+        status["data"]["signer"]["backends"][0]["up"], true,
+        "{status}"
+    );
     assert_eq!(status["data"]["log_filter"], "error");
     assert!(status["data"]["audit"]["head_seq"].is_u64(), "{status}");
 
     let keys = conn.ask(json!({"v": 1, "cmd": "keys"}));
     assert_eq!(keys["data"]["signing_kid"], status["data"]["signer"]["kid"]);
     assert_eq!(keys["data"]["staged_kid"], Value::Null);
+    assert_eq!(keys["data"]["ring"][0]["state"], "active", "{keys}");
 
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -313,6 +317,58 @@ async fn an_operator_enrols_finds_and_revokes_a_user_and_each_change_is_audited(
     let audit = vouch.audit_text();
     assert!(audit.contains(r#""event":"enrolment""#) && audit.contains(r#""action":"revoke""#));
     assert!(!audit.contains("secret="), "the seed stays off the trail");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_staged_over_the_socket_is_published_at_once_and_promotion_makes_it_sign() {
+    let vouch = Appliance::start().await;
+    let before = vouch.ask(json!({"v": 1, "cmd": "keys"}));
+    let first = before["data"]["signing_kid"].as_str().unwrap().to_owned();
+
+    let staged = vouch.ask(json!({"v": 1, "cmd": "stage_key"}));
+    assert_eq!(staged["ok"], true, "{staged}");
+    let next = staged["data"]["staged_kid"].as_str().unwrap().to_owned();
+    assert_ne!(next, first);
+    let keys = vouch.ask(json!({"v": 1, "cmd": "keys"}));
+    assert_eq!(
+        keys["data"]["signing_kid"],
+        first.as_str(),
+        "still signs with the old key"
+    );
+    assert_eq!(keys["data"]["staged_kid"], next.as_str(), "{keys}");
+    let states: Vec<(&str, &str)> = keys["data"]["ring"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["kid"].as_str().unwrap(), k["state"].as_str().unwrap()))
+        .collect();
+    assert!(states.contains(&(next.as_str(), "next")), "{keys}");
+    assert_eq!(
+        error_code(&vouch.ask(json!({"v": 1, "cmd": "stage_key"}))),
+        "invalid",
+        "a second staged key is refused"
+    );
+
+    let promoted = vouch.ask(json!({"v": 1, "cmd": "promote_key"}));
+    assert_eq!(promoted["ok"], true, "{promoted}");
+    assert_eq!(promoted["data"]["signing_kid"], next.as_str());
+    assert!(
+        promoted["data"]["warning"].is_string(),
+        "promoting within the overlap warns: {promoted}"
+    );
+    let keys = vouch.ask(json!({"v": 1, "cmd": "keys"}));
+    assert_eq!(keys["data"]["signing_kid"], next.as_str(), "signs at once");
+    let retiring = keys["data"]["ring"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == first.as_str())
+        .map(|k| k["state"].clone());
+    assert_eq!(retiring, Some(json!("retiring")), "{keys}");
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let audit = vouch.audit_text();
+    assert!(audit.contains(r#""action":"stage""#) && audit.contains(r#""action":"promote""#));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -220,7 +220,7 @@ impl App {
             }
             KeyCode::Char('p') if self.tab == Tab::Keys => {
                 if let Some(kid) = &snapshot.keys.staged_kid {
-                    let question = format!("Promote {kid} to signing key (applies at restart)?");
+                    let question = format!("Promote {kid} to signing key now?");
                     self.ask(&question, Action::PromoteKey);
                 }
             }

@@ -38,12 +38,50 @@ pub struct Status {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct Signer {
-    pub kind: String,
+    pub backends: Vec<Backend>,
     pub kid: String,
     pub workers: u64,
     pub capacity: u64,
     pub in_flight: u64,
     pub healthy: bool,
+}
+
+impl Signer {
+    /// Each backend and whether it signs, e.g. `hsm-a up, hsm-b DOWN`.
+    pub fn backends_line(&self) -> String {
+        if self.backends.is_empty() {
+            return "no backend".into();
+        }
+        let each: Vec<String> = self
+            .backends
+            .iter()
+            .map(|b| match (b.up, b.stopped) {
+                (true, _) => format!("{} up", b.name),
+                (false, true) => format!("{} STOPPED", b.name),
+                (false, false) => format!("{} DOWN", b.name),
+            })
+            .collect();
+        each.join(", ")
+    }
+
+    /// `healthy`, or why not: no backend signs, or the queue is full.
+    pub fn health(&self) -> &'static str {
+        match (self.healthy, self.backends.iter().any(|b| b.up)) {
+            (true, _) => "healthy",
+            (false, false) => "NO BACKEND UP",
+            (false, true) => "SATURATED",
+        }
+    }
+}
+
+/// One signing backend: a software key, a PKCS#11 token or a PIV card.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Backend {
+    pub name: String,
+    pub up: bool,
+    /// Stopped for good (a refused PIN), until an operator fixes it and restarts.
+    pub stopped: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -101,6 +139,19 @@ pub struct KeyCache {
 pub struct Keys {
     pub signing_kid: String,
     pub staged_kid: Option<String>,
+    /// Every published key, in the order the appliance lists them.
+    pub ring: Vec<RingKey>,
+}
+
+/// A key of the rotation ring: `next` (published, not signing yet), `active` or `retiring`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct RingKey {
+    pub kid: String,
+    pub state: String,
+    pub location: String,
+    pub next_state: Option<String>,
+    pub next_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

@@ -192,9 +192,8 @@ fn dashboard(frame: &mut Frame, area: Rect, s: &Snapshot) {
     );
 
     let sig = &s.status.signer;
-    let health = if sig.healthy { "healthy" } else { "SATURATED" };
     let lines = vec![
-        Line::from(format!("{} · {health}", sig.kind)),
+        Line::from(format!("{} · {}", sig.backends_line(), sig.health())),
         Line::from(format!("queue {}/{}", sig.in_flight, sig.capacity)),
         Line::from(format!("workers {}", sig.workers)),
         Line::from(format!(
@@ -294,21 +293,37 @@ fn tenants(frame: &mut Frame, area: Rect, s: &Snapshot) {
 
 fn keys(frame: &mut Frame, area: Rect, s: &Snapshot) {
     let sig = &s.status.signer;
-    let staged = s.keys.staged_kid.as_deref().unwrap_or("(none)");
-    let lines = vec![
-        Line::from(vec![
-            Span::from("signing  ").bold(),
+    let mut lines = Vec::new();
+    if s.keys.ring.is_empty() {
+        let staged = s.keys.staged_kid.as_deref().unwrap_or("(none)");
+        lines.push(Line::from(vec![
+            Span::from("active   ").bold(),
             Span::from(s.keys.signing_kid.as_str()),
-        ]),
-        Line::from(vec![Span::from("staged   ").bold(), Span::from(staged)]),
+        ]));
+        lines.push(Line::from(vec![
+            Span::from("next     ").bold(),
+            Span::from(staged),
+        ]));
+    }
+    for key in &s.keys.ring {
+        let next = match (&key.next_state, &key.next_at) {
+            (Some(state), Some(at)) => format!("{state} at {at}"),
+            _ => "until a new key is staged".into(),
+        };
+        lines.push(Line::from(vec![
+            Span::from(format!("{:<9}", key.state)).bold(),
+            Span::from(format!("{}  {}  ({next})", key.kid, key.location)),
+        ]));
+    }
+    lines.extend([
         Line::from(""),
         Line::from(format!(
             "signer   {} · {} workers · queue {}/{} · {}",
-            sig.kind,
+            sig.backends_line(),
             sig.workers,
             sig.in_flight,
             sig.capacity,
-            if sig.healthy { "healthy" } else { "saturated" }
+            sig.health()
         )),
         Line::from(format!(
             "audit    record {} · {}",
@@ -321,9 +336,9 @@ fn keys(frame: &mut Frame, area: Rect, s: &Snapshot) {
         Line::from(""),
         Line::from("s stage the next key · p promote the staged key (each asks first)")
             .fg(Color::DarkGray),
-        Line::from("A staged key is published at the next restart; promote it 48-72 h later.")
+        Line::from("A staged key is published at once and signs after the overlap (48 h).")
             .fg(Color::DarkGray),
-    ];
+    ]);
     frame.render_widget(
         Paragraph::new(lines)
             .block(boxed("Token-signing keys"))
@@ -431,7 +446,9 @@ mod tests {
     use super::*;
     use crate::app::Confirm;
     use crate::client::Action;
-    use crate::snapshot::{Counters, Enrolment, KeyCache, Keys, Recent, Signer, Status, Tenant};
+    use crate::snapshot::{
+        Backend, Counters, Enrolment, KeyCache, Keys, Recent, RingKey, Signer, Status, Tenant,
+    };
 
     const TID: &str = "14c2f153-90a7-4689-9db7-9543bf084dad";
 
@@ -454,7 +471,11 @@ mod tests {
                 issuer: "https://mfa.example.com".into(),
                 log_filter: "info".into(),
                 signer: Signer {
-                    kind: "software".into(),
+                    backends: vec![Backend {
+                        name: "software".into(),
+                        up: true,
+                        stopped: false,
+                    }],
                     kid: "kid-now".into(),
                     workers: 2,
                     capacity: 64,
@@ -509,6 +530,22 @@ mod tests {
             keys: Keys {
                 signing_kid: "kid-now".into(),
                 staged_kid: Some("kid-next".into()),
+                ring: vec![
+                    RingKey {
+                        kid: "kid-now".into(),
+                        state: "active".into(),
+                        location: "software key-1".into(),
+                        next_state: None,
+                        next_at: None,
+                    },
+                    RingKey {
+                        kid: "kid-next".into(),
+                        state: "next".into(),
+                        location: "software key-2".into(),
+                        next_state: Some("active".into()),
+                        next_at: Some("2026-12-06 10:00:00 UTC".into()),
+                    },
+                ],
             },
             enrolments: vec![
                 Enrolment {
@@ -606,8 +643,12 @@ mod tests {
             text.contains("kid-now") && text.contains("kid-next"),
             "{text}"
         );
+        assert!(
+            text.contains("active at 2026-12-06 10:00:00 UTC") && text.contains("next "),
+            "{text}"
+        );
         app.confirm = Some(Confirm {
-            question: "Promote kid-next to signing key (applies at restart)?".into(),
+            question: "Promote kid-next to signing key now?".into(),
             action: Action::PromoteKey,
         });
         let text = screen(&app, &fixture(), 80, 24);
@@ -615,6 +656,31 @@ mod tests {
             text.contains("Promote kid-next") && text.contains("y yes"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_signing_backend_that_is_down_shows_by_name_in_the_keys_view() {
+        let app = view(Tab::Keys);
+        let mut snapshot = fixture();
+        snapshot.status.signer.backends = vec![
+            Backend {
+                name: "hsm-a".into(),
+                up: true,
+                stopped: false,
+            },
+            Backend {
+                name: "hsm-b".into(),
+                up: false,
+                stopped: false,
+            },
+        ];
+        let text = screen(&app, &snapshot, 100, 24);
+        assert!(text.contains("hsm-a up, hsm-b DOWN"), "{text}");
+
+        snapshot.status.signer.backends[0].up = false;
+        snapshot.status.signer.healthy = false;
+        let text = screen(&app, &snapshot, 100, 24);
+        assert!(text.contains("NO BACKEND UP"), "{text}");
     }
 
     #[test]

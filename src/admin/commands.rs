@@ -125,9 +125,15 @@ fn status(ctx: &Context, app: &App) -> Value {
 }
 
 fn signer(app: &App) -> Value {
-    let healthy = !app.signer.is_saturated();
+    let healthy = app.signer.is_available() && !app.signer.is_saturated();
+    let backends: Vec<Value> = app
+        .signer
+        .backends()
+        .into_iter()
+        .map(|b| json!({ "name": b.name, "up": b.up, "stopped": b.stopped }))
+        .collect();
     json!({
-        "kind": "software",
+        "backends": backends,
         "kid": app.signer.published().kid,
         "workers": app.config.signer_workers,
         "capacity": app.config.signer_max_in_flight,
@@ -146,13 +152,56 @@ fn counters(app: &App) -> Value {
 }
 
 fn keys(app: &App) -> Result<Value, Problem> {
-    let staged = crate::provision::staged_signer(&app.config.state_dir).map_err(failed)?;
-    use crate::signer::TokenSigner as _;
+    use crate::signer::keyring::{KeyState, unix_time};
+    let now = app.clock.now();
+    let ring = app.signer.ring();
+    let staged = ring.keys.iter().find(|k| k.state(now) == KeyState::Next);
+    let entries: Vec<Value> = ring
+        .keys
+        .iter()
+        .filter(|k| k.state(now).is_published())
+        .map(|k| {
+            let next = k.next_transition(now);
+            json!({
+                "kid": k.kid,
+                "state": k.state(now).name(),
+                "location": k.key.to_string(),
+                "next_state": next.map(|(state, _)| state.name()),
+                "next_at": next.map(|(_, at)| unix_time(at)),
+            })
+        })
+        .collect();
     Ok(json!({
         "signing_kid": app.signer.published().kid,
-        "staged_kid": staged.as_ref().map(|s| s.published().kid.clone()),
+        "staged_kid": staged.map(|k| k.kid.clone()),
+        "ring": entries,
         "signer": signer(app),
     }))
+}
+
+/// Runs a key-ring change on a blocking thread (it opens the signing devices), then has the
+/// running signer read the ring again so that the change shows at once.
+async fn change_ring<T: Send + 'static>(
+    app: &App,
+    change: impl FnOnce(&crate::config::Config, i64) -> Result<T, crate::signer::admin::AdminError>
+    + Send
+    + 'static,
+) -> Result<T, Problem> {
+    let config = app.config.clone();
+    let signer = app.signer.clone();
+    let now = app.clock.now();
+    tokio::task::spawn_blocking(move || {
+        let done = change(&config, now).map_err(|e| match e {
+            crate::signer::admin::AdminError::Usage(m) => invalid(m),
+            other => failed(other),
+        })?;
+        if let Err(e) = signer.refresh(&config.state_dir) {
+            tracing::warn!(error = %e, "the key ring changed but could not be read again");
+        }
+        Ok(done)
+    })
+    .await
+    .map_err(|e| failed(format!("the key-ring task failed: {e}")))?
 }
 
 async fn key_event(app: &App, action: &str, kid: &str, uid: u32) -> Result<(), Problem> {
@@ -169,27 +218,37 @@ async fn key_event(app: &App, action: &str, kid: &str, uid: u32) -> Result<(), P
 }
 
 async fn stage_key(app: &App, uid: u32) -> Result<Value, Problem> {
-    use crate::signer::TokenSigner as _;
-    let next = crate::provision::stage_signing_key(&app.config.state_dir).map_err(failed)?;
-    let kid = next.published().kid.clone();
-    key_event(app, "stage", &kid, uid).await?;
+    use crate::signer::admin::{StageArgs, stage_entry};
+    use crate::signer::keyring::unix_time;
+    let entry = change_ring(app, |config, now| {
+        stage_entry(config, &StageArgs::default(), now)
+    })
+    .await?;
+    key_event(app, "stage", &entry.kid, uid).await?;
     Ok(json!({
-        "staged_kid": kid,
-        "next_step": "restart vouch to publish it; promote it after at least 48 hours (72 is safer)",
+        "staged_kid": entry.kid,
+        "signs_from": unix_time(entry.signs_from),
+        "next_step": format!(
+            "it is published now and signs from {}",
+            unix_time(entry.signs_from)
+        ),
     }))
 }
 
 async fn promote_key(app: &App, uid: u32) -> Result<Value, Problem> {
-    use crate::signer::TokenSigner as _;
-    let dir = &app.config.state_dir;
-    crate::provision::promote_signing_key(dir, app.clock.now()).map_err(failed)?;
-    let kid = crate::provision::software_signer(dir)
-        .map_err(failed)?
-        .published()
-        .kid
-        .clone();
-    key_event(app, "promote", &kid, uid).await?;
-    Ok(json!({ "signing_kid": kid, "next_step": "restart vouch to sign with it" }))
+    use crate::signer::admin::{early_promotion, promote_entry};
+    let (entry, warning) = change_ring(app, |config, now| {
+        let entry = promote_entry(config, now)?;
+        let warning = early_promotion(config, &entry, now);
+        Ok((entry, warning))
+    })
+    .await?;
+    key_event(app, "promote", &entry.kid, uid).await?;
+    Ok(json!({
+        "signing_kid": entry.kid,
+        "warning": warning,
+        "next_step": "it signs now; the previous key stays published while it retires",
+    }))
 }
 
 fn tenants(app: &App) -> Value {

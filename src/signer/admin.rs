@@ -102,6 +102,19 @@ fn describe(ring: &KeyRing, now: i64) -> String {
 
 /// Stages the next key: published now, signing after the overlap.
 pub fn stage(config: &Config, args: &StageArgs, now: i64) -> Result<String, AdminError> {
+    let entry = stage_entry(config, args, now)?;
+    Ok(format!(
+        "staged   {}  {}\npublished now; it signs from {} (after {} h, while Entra's cached \
+         JWKS catches up). A running vouch picks it up within a minute.\n",
+        entry.kid,
+        entry.key,
+        unix_time(entry.signs_from),
+        config.signing.overlap_secs / 3600
+    ))
+}
+
+/// Stages the next key and stores the ring; returns the staged key's entry.
+pub fn stage_entry(config: &Config, args: &StageArgs, now: i64) -> Result<RingEntry, AdminError> {
     let stores = open_stores(config)?;
     let mut ring = ring_for(config, &stores, now)?;
     ring.can_stage(now)
@@ -154,14 +167,7 @@ pub fn stage(config: &Config, args: &StageArgs, now: i64) -> Result<String, Admi
         .map_err(|e| AdminError::Usage(e.to_string()))?
         .clone();
     ring.store(&config.state_dir).map_err(KeySetError::from)?;
-    Ok(format!(
-        "staged   {}  {}\npublished now; it signs from {} (after {} h, while Entra's cached \
-         JWKS catches up). A running vouch picks it up within a minute.\n",
-        entry.kid,
-        entry.key,
-        unix_time(entry.signs_from),
-        overlap / 3600
-    ))
+    Ok(entry)
 }
 
 /// The kid of the key at `location`, which every store must hold alike.
@@ -191,24 +197,37 @@ fn same_key_everywhere(
 
 /// Makes the staged key sign now.
 pub fn promote(config: &Config, now: i64) -> Result<String, AdminError> {
-    let stores = open_stores(config)?;
-    let mut ring = ring_for(config, &stores, now)?;
-    let overlap = config.signing.overlap_secs;
-    let entry = ring
-        .promote(now, overlap)
-        .map_err(|e| AdminError::Usage(e.to_string()))?
-        .clone();
-    ring.store(&config.state_dir).map_err(KeySetError::from)?;
-    let published_for = (now - entry.published_at) / 3600;
+    let entry = promote_entry(config, now)?;
     let mut out = format!("signing  {}  {}\n", entry.kid, entry.key);
-    if now - entry.published_at < overlap {
-        out.push_str(&format!(
-            "warning: it was published only {published_for} h ago; Entra may still hold a JWKS \
-             without it and refuse its tokens until it refreshes\n"
-        ));
+    if let Some(warning) = early_promotion(config, &entry, now) {
+        out.push_str(&format!("warning: {warning}\n"));
     }
     out.push_str("A running vouch signs with it within a minute.\n");
     Ok(out)
+}
+
+/// Makes the staged key sign now and stores the ring; returns the promoted key's entry.
+pub fn promote_entry(config: &Config, now: i64) -> Result<RingEntry, AdminError> {
+    let stores = open_stores(config)?;
+    let mut ring = ring_for(config, &stores, now)?;
+    let entry = ring
+        .promote(now, config.signing.overlap_secs)
+        .map_err(|e| AdminError::Usage(e.to_string()))?
+        .clone();
+    ring.store(&config.state_dir).map_err(KeySetError::from)?;
+    Ok(entry)
+}
+
+/// The warning for a key promoted before Entra's cached JWKS surely holds it.
+pub fn early_promotion(config: &Config, entry: &RingEntry, now: i64) -> Option<String> {
+    let published_for = now - entry.published_at;
+    (published_for < config.signing.overlap_secs).then(|| {
+        format!(
+            "it was published only {} h ago; Entra may still hold a JWKS without it and \
+             refuse its tokens until it refreshes",
+            published_for / 3600
+        )
+    })
 }
 
 /// `vouch hsm status` and `vouch hsm test-sign`: the report, and whether all was well.

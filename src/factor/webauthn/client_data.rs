@@ -46,7 +46,7 @@ pub fn check(
     if answered != challenge {
         return Err(WebAuthnError::WrongChallenge);
     }
-    if !rp.origins.iter().any(|o| *o == data.origin) {
+    if !rp.origins.contains(&data.origin) {
         return Err(WebAuthnError::WrongOrigin(data.origin));
     }
     // The user pages are never framed (their CSP says frame-ancestors 'none'), so a
