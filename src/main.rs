@@ -265,6 +265,48 @@ fn check(config: &Config) {
         };
         println!("tenant         {} {} {}{lab}", t.id, t.cloud.name(), t.name);
     }
+    for b in &config.signing.backends {
+        use vouch::signer::backend::Device;
+        let device = match &b.device {
+            Device::Software => "software key in the state dir".to_owned(),
+            Device::Pkcs11 { config, .. } => {
+                format!(
+                    "pkcs11 token {:?} ({})",
+                    config.token,
+                    config.module.display()
+                )
+            }
+            Device::Piv { config } => match &config.reader {
+                Some(reader) => format!("PIV slot {} in {reader:?}", config.slot),
+                None => format!("PIV slot {} in the first reader with a card", config.slot),
+            },
+        };
+        println!("signer         {device}, {} workers", b.workers);
+    }
+    for store in &config.trust_stores {
+        let scope = match &store.scope {
+            vouch::pki::config::TenantScope::Shared => "every tenant".to_owned(),
+            vouch::pki::config::TenantScope::Tenants(t) => format!("{} tenant(s)", t.len()),
+        };
+        println!(
+            "trust store    {} for {scope}: {} root(s), {} CRL source(s)",
+            store.name,
+            store.roots.len(),
+            store.crl_files.len() + store.crl_urls.len()
+        );
+    }
+    let ops = &config.operations;
+    println!(
+        "audit          {}",
+        ops.audit.dir_in(&config.state_dir).display()
+    );
+    println!(
+        "admin socket   {}",
+        ops.admin.socket_path(&config.state_dir).display()
+    );
+    if let Some(addr) = ops.metrics.listen {
+        println!("metrics        http://{addr}/metrics");
+    }
 }
 
 /// Where a reload (SIGHUP) reads the configuration again, and the command-line listeners

@@ -120,7 +120,7 @@ pub fn ring_for(
         return Err(KeySetError::NoActiveKey);
     };
     let first = store.configured_key();
-    let kid = published_from_certificate(store.key(&first)?.certificate_der())?.kid;
+    let kid = published_from_certificate(&store.certificate_der(&first)?)?.kid;
     let mut ring = KeyRing::first(kid, first, now);
     if let Some(staged) = legacy_staged(state_dir, store.as_ref())? {
         ring.stage(staged.0, staged.1, now, config.signing.overlap_secs)?;

@@ -290,8 +290,8 @@ fn status(config: &Config, now: i64) -> Result<(String, bool), AdminError> {
 }
 
 fn certificate_of(store: &dyn KeyStore, entry: &RingEntry) -> Result<CertificateInfo, AdminError> {
-    let key = store.key(&entry.key)?;
-    CertificateInfo::from_der(key.certificate_der()).map_err(AdminError::Failed)
+    let der = store.certificate_der(&entry.key)?;
+    CertificateInfo::from_der(&der).map_err(AdminError::Failed)
 }
 
 fn test_sign(config: &Config, now: i64) -> Result<(String, bool), AdminError> {

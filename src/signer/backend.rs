@@ -15,6 +15,13 @@
 //! pin_file = "/etc/vouch/hsm.pin"   # mode 0600, or pin_credential = "hsm-pin" (systemd)
 //! # certificate = "signing.pem"     # when the token holds no certificate for the key
 //! workers = 4                 # sessions, one per signer thread
+//!
+//! [[signer.backend]]
+//! kind = "piv"                # a PIV card or token through pcscd (feature `pcsc`)
+//! reader = "Yubico YubiKey"   # the reader's name or its start; the first PIV card if unset
+//! slot = "9c"                 # the key's slot; its certificate is read from the card
+//! pin_file = "/etc/vouch/piv.pin"
+//! workers = 1                 # a card signs one signature at a time
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -46,6 +53,13 @@ pub enum RawBackend {
         certificate: Option<PathBuf>,
         workers: Option<usize>,
     },
+    Piv {
+        reader: Option<String>,
+        slot: Option<String>,
+        pin_file: Option<PathBuf>,
+        pin_credential: Option<String>,
+        workers: Option<usize>,
+    },
 }
 
 /// The checked signer backends and rotation settings.
@@ -73,6 +87,8 @@ pub enum Device {
         key: KeyRef,
         certificate: Option<PathBuf>,
     },
+    /// A PIV card; `config.slot` holds the first key of a new key ring.
+    Piv { config: vouch_hsm::piv::PivConfig },
 }
 
 impl Signing {
@@ -183,6 +199,56 @@ fn check_backend(
                 workers: workers(w)?,
             })
         }
+        RawBackend::Piv {
+            reader,
+            slot,
+            pin_file,
+            pin_credential,
+            workers: w,
+        } => {
+            if !cfg!(feature = "pcsc") {
+                return Err((
+                    "kind",
+                    "\"piv\" needs a vouch built with PC/SC support: cargo build --release \
+                     --features pcsc (it links libpcsclite; Debian: libpcsclite-dev)"
+                        .into(),
+                ));
+            }
+            if reader
+                .as_deref()
+                .is_some_and(|r| r.is_empty() || r.len() > 200)
+            {
+                return Err(("reader", "give the reader's name or its start".into()));
+            }
+            let slot = match slot {
+                Some(s) => s.parse().map_err(|e| ("slot", e))?,
+                None => vouch_hsm::piv::Slot::default(),
+            };
+            // An absolute path is a file; a bare name is looked up in systemd's
+            // $CREDENTIALS_DIRECTORY when the key is opened.
+            let pin_file = match (pin_file, pin_credential) {
+                (Some(f), None) => resolve(f),
+                (None, Some(c)) if !c.is_empty() && !c.contains('/') => PathBuf::from(c),
+                _ => {
+                    return Err((
+                        "pin_file",
+                        "give exactly one of pin_file (mode 0600) or pin_credential (a \
+                         systemd LoadCredential= name); never the PIN itself"
+                            .into(),
+                    ));
+                }
+            };
+            Ok(BackendConfig {
+                device: Device::Piv {
+                    config: vouch_hsm::piv::PivConfig {
+                        reader,
+                        slot,
+                        pin_file,
+                    },
+                },
+                workers: workers(w.or(Some(1)))?,
+            })
+        }
     }
 }
 
@@ -260,6 +326,12 @@ pub trait KeyStore: Send + Sync {
     /// The key at `location`, ready to open sessions on.
     fn key(&self, location: &KeyLocation) -> Result<Arc<dyn SigningKey>, KeySetError>;
 
+    /// The certificate (DER) of the key at `location`. A store that can read it without
+    /// unlocking the key does, so that looking at a key spends no PIN try.
+    fn certificate_der(&self, location: &KeyLocation) -> Result<Vec<u8>, KeySetError> {
+        self.key(location).map(|k| k.certificate_der().to_vec())
+    }
+
     /// What `vouch hsm status` shows of the store, as label and value lines.
     fn status(&self) -> Vec<(&'static str, String)>;
 }
@@ -280,6 +352,98 @@ impl BackendConfig {
                 key: key.clone(),
                 certificate: certificate.clone(),
             })),
+            Device::Piv { config } => open_piv(config),
+        }
+    }
+}
+
+#[cfg(feature = "pcsc")]
+fn open_piv(config: &vouch_hsm::piv::PivConfig) -> Result<Arc<dyn KeyStore>, KeySetError> {
+    Ok(Arc::new(PivStore {
+        config: config.clone(),
+    }))
+}
+
+#[cfg(not(feature = "pcsc"))]
+fn open_piv(config: &vouch_hsm::piv::PivConfig) -> Result<Arc<dyn KeyStore>, KeySetError> {
+    Err(KeySetError::Device(HsmError::Unavailable {
+        device: format!("PIV slot {}", config.slot),
+        detail: "this vouch was built without PC/SC support (feature pcsc)".into(),
+    }))
+}
+
+/// Keys in the slots of one PIV card, reached through pcscd. Each key is opened when the
+/// ring names it: that reads the slot's certificate and checks the PIN once.
+#[cfg(feature = "pcsc")]
+struct PivStore {
+    config: vouch_hsm::piv::PivConfig,
+}
+
+#[cfg(feature = "pcsc")]
+impl PivStore {
+    /// The slot a ring entry names: a PIV key is its slot, written as the key's id.
+    fn slot(&self, location: &KeyLocation) -> Result<vouch_hsm::piv::Slot, KeySetError> {
+        let wrong = |detail: &str| KeySetError::WrongPlace {
+            backend: self.name(),
+            location: location.to_string(),
+            detail: detail.into(),
+        };
+        let KeyLocation::Device {
+            label: None,
+            id: Some(slot),
+            certificate: None,
+        } = location
+        else {
+            return Err(wrong(
+                "a PIV key is named by its slot alone (stage it with `vouch keys stage --id \
+                 9d`); the card holds its certificate",
+            ));
+        };
+        slot.parse().map_err(|e: String| wrong(&e))
+    }
+}
+
+#[cfg(feature = "pcsc")]
+impl KeyStore for PivStore {
+    fn name(&self) -> String {
+        match &self.config.reader {
+            Some(reader) => format!("PIV card in {reader:?}"),
+            None => "PIV card in the first reader that holds one".into(),
+        }
+    }
+
+    fn configured_key(&self) -> KeyLocation {
+        KeyLocation::Device {
+            label: None,
+            id: Some(self.config.slot.to_string()),
+            certificate: None,
+        }
+    }
+
+    fn key(&self, location: &KeyLocation) -> Result<Arc<dyn SigningKey>, KeySetError> {
+        let config = vouch_hsm::piv::PivConfig {
+            slot: self.slot(location)?,
+            ..self.config.clone()
+        };
+        Ok(Arc::new(vouch_hsm::piv::PivKey::open(config)?))
+    }
+
+    fn certificate_der(&self, location: &KeyLocation) -> Result<Vec<u8>, KeySetError> {
+        use vouch_hsm::piv::{Connector as _, PcscConnector, card};
+        let slot = self.slot(location)?;
+        let mut transport = PcscConnector::new(self.config.reader.clone()).connect()?;
+        card::select(&mut *transport)?;
+        Ok(card::read_certificate(&mut *transport, slot)?)
+    }
+
+    fn status(&self) -> Vec<(&'static str, String)> {
+        match vouch_hsm::piv::status(&self.config) {
+            Ok(status) => status
+                .to_string()
+                .lines()
+                .map(|line| ("pc/sc", line.trim().to_owned()))
+                .collect(),
+            Err(e) => vec![("pc/sc", format!("status unavailable: {e}"))],
         }
     }
 }
@@ -467,6 +631,31 @@ mod tests {
         key_id = "0a1B"
         pin_file = "hsm.pin"
     "#;
+
+    #[test]
+    fn a_piv_backend_defaults_to_slot_9c_and_one_worker_or_names_the_missing_build_feature() {
+        let parsed = parse(
+            r#"
+            [[backend]]
+            kind = "piv"
+            pin_credential = "piv-pin"
+        "#,
+        );
+        if cfg!(feature = "pcsc") {
+            let s = parsed.expect("valid");
+            let Device::Piv { config } = &s.backends[0].device else {
+                panic!("not a PIV backend: {s:?}");
+            };
+            assert_eq!(config.slot.to_string(), "9c");
+            assert_eq!(config.reader, None);
+            assert_eq!(config.pin_file, PathBuf::from("piv-pin"));
+            assert_eq!(s.backends[0].workers, 1);
+        } else {
+            let (key, problem) = parsed.expect_err("refused");
+            assert_eq!(key, "backend[0].kind");
+            assert!(problem.contains("--features pcsc"), "{problem}");
+        }
+    }
 
     #[test]
     fn no_backend_is_the_software_signer_with_the_default_workers_and_two_days_overlap() {

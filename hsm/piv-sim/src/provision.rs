@@ -80,6 +80,17 @@ impl SimCard {
         })
     }
 
+    /// Generates another RSA-2048 key in `slot` (9a, 9d or 9e), writes a certificate for it
+    /// issued by a new test CA, and returns that certificate (DER).
+    pub fn add_key(&self, slot: u8) -> Result<Vec<u8>, SimError> {
+        self.select()?;
+        self.authenticate_management()?;
+        let rsa_public_key = self.generate_rsa(slot)?;
+        let (certificate_der, _) = issue(&rsa_public_key)?;
+        self.write_certificate(slot, &certificate_der)?;
+        Ok(certificate_der)
+    }
+
     /// Writes `der` as the slot's certificate (PUT DATA, SP 800-73-4 Part 2 §3.3.1),
     /// uncompressed, after authenticating with the default management key.
     pub fn write_certificate(&self, slot: u8, der: &[u8]) -> Result<(), SimError> {

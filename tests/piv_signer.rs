@@ -1,0 +1,328 @@
+//! Token signing by a PIV card through pcscd: the emulated card (`vouch-piv-sim`) plugs into
+//! vsmartcard's vpcd reader, and the appliance signs whole sign-ins with it, reports it in
+//! `vouch hsm`, and rotates to a key in another slot.
+//!
+//! Needs pcscd with vsmartcard-vpcd (`scripts/install-packages`, `scripts/start-services`).
+//! One card fits the reader, so the tests take turns.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use common::*;
+use vouch::factor::otp::TotpParams;
+use vouch::signer::admin::{self, StageArgs};
+use vouch::signer::published_from_certificate;
+use vouch_piv_sim::{Provisioned, SimCard, VPCD_PORT};
+
+const READER: &str = "Virtual PCD 00 00";
+const PIN: &str = "975311";
+
+static READER_TURN: Mutex<()> = Mutex::new(());
+
+/// The reader's turn, or `None` when pcscd is not running here (a failure under CI).
+fn turn() -> Option<MutexGuard<'static, ()>> {
+    if !Path::new("/run/pcscd/pcscd.comm").exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "pcscd is not running; scripts/start-services starts it"
+        );
+        eprintln!("skipped: pcscd is not running; run scripts/start-services");
+        return None;
+    }
+    Some(READER_TURN.lock().unwrap_or_else(PoisonError::into_inner))
+}
+
+/// A provisioned card in the reader, once pcscd shows it, and a PIN file for it.
+struct Card {
+    card: SimCard,
+    provisioned: Provisioned,
+    dir: tempfile::TempDir,
+    pin_file: PathBuf,
+}
+
+fn inserted_card() -> Card {
+    let card = SimCard::start();
+    let provisioned = card.provision(PIN).unwrap();
+    card.insert(VPCD_PORT).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pin_file = dir.path().join("piv.pin");
+    std::fs::write(&pin_file, PIN).unwrap();
+    std::fs::set_permissions(&pin_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let config = vouch_hsm::piv::PivConfig {
+        reader: Some(READER.into()),
+        slot: vouch_hsm::piv::Slot::default(),
+        pin_file: pin_file.clone(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = vouch_hsm::piv::status(&config).unwrap();
+        let present = status
+            .readers
+            .iter()
+            .any(|r| r.name == READER && matches!(r.card, Some(Ok(_))));
+        if present {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pcscd never saw the card:\n{status}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Card {
+        card,
+        provisioned,
+        dir,
+        pin_file,
+    }
+}
+
+fn piv_signer(pin_file: &Path) -> String {
+    format!(
+        r#"
+        [signer]
+        [[signer.backend]]
+        kind = "piv"
+        reader = "{READER}"
+        pin_file = "{}"
+        "#,
+        pin_file.display()
+    )
+}
+
+fn kid(certificate: &[u8]) -> String {
+    published_from_certificate(certificate).unwrap().kid
+}
+
+fn kid_of(token: &str) -> String {
+    let header = token.split('.').next().unwrap();
+    let json = vouch::jose::b64url_decode(header, "header").unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+async fn sign_in(stand: &Stand, seed: &[u8]) -> Option<String> {
+    let now = stand.app.clock.now();
+    let mut claims = stand.entra.hint_claims(TENANT, USER_OID, USER_SUB, APP_ID);
+    claims["iat"] = now.into();
+    claims["nbf"] = now.into();
+    claims["exp"] = (now - 1).into();
+    let page = stand
+        .authorize(&Stand::entra_form(&stand.entra.hint(&claims)))
+        .await;
+    let code = stand.code(seed, TotpParams::default());
+    let done = stand.submit_code(&page, &code).await;
+    answer(&done).get("id_token").map(str::to_owned)
+}
+
+/// Runs an async test body on its own runtime while the test holds the reader.
+fn run<F: std::future::Future<Output = ()>>(body: F) {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(body);
+}
+
+#[test]
+fn a_sign_in_signed_by_a_piv_card_through_pcscd_is_accepted_against_the_published_jwks() {
+    let Some(_turn) = turn() else { return };
+    let card = inserted_card();
+    run(signs_with_the_card(card));
+}
+
+async fn signs_with_the_card(card: Card) {
+    let stand = Stand::start_with(&piv_signer(&card.pin_file), "").await;
+    let seed = stand.enroll(TotpParams::default());
+
+    let token = sign_in(&stand, &seed).await.expect("a token");
+    assert_eq!(kid_of(&token), kid(&card.provisioned.certificate_der));
+    let rp = stand.relying_party().await;
+    use base64::Engine as _;
+    let x5c = base64::engine::general_purpose::STANDARD
+        .decode(rp.jwks["keys"][0]["x5c"][0].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        x5c, card.provisioned.certificate_der,
+        "the card's certificate"
+    );
+    rp.validate(&token, &expected())
+        .expect("Entra accepts the token");
+    stand.shutdown().await;
+}
+
+#[test]
+fn a_key_staged_in_another_slot_is_published_then_signs_after_promotion() {
+    let Some(_turn) = turn() else { return };
+    let card = inserted_card();
+    run(rotates_to_slot_9d(card));
+}
+
+async fn rotates_to_slot_9d(card: Card) {
+    let second = card.card.add_key(0x9D).unwrap();
+    let stand = Stand::start_with(&piv_signer(&card.pin_file), "").await;
+    let seed = stand.enroll(TotpParams::default());
+    let now = stand.app.clock.now();
+
+    let args = StageArgs {
+        id: Some("9d".into()),
+        ..StageArgs::default()
+    };
+    let staged = admin::stage(&stand.app.config, &args, now).unwrap();
+    assert!(staged.contains(&kid(&second)), "{staged}");
+    stand
+        .app
+        .signer
+        .refresh(&stand.app.config.state_dir)
+        .unwrap();
+    let published: Vec<String> = stand
+        .app
+        .signer
+        .published_keys()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(
+        published,
+        vec![kid(&card.provisioned.certificate_der), kid(&second)]
+    );
+    let token = sign_in(&stand, &seed).await.expect("a token");
+    assert_eq!(kid_of(&token), kid(&card.provisioned.certificate_der));
+
+    admin::promote(&stand.app.config, now).unwrap();
+    stand
+        .app
+        .signer
+        .refresh(&stand.app.config.state_dir)
+        .unwrap();
+    // The next time step, so that the user's code is a new one.
+    stand.app.clock.advance(30);
+    let token = sign_in(&stand, &seed).await.expect("a token");
+    assert_eq!(kid_of(&token), kid(&second), "slot 9d signs now");
+    stand
+        .relying_party()
+        .await
+        .validate(&token, &expected())
+        .expect("Entra accepts the new key's token");
+    stand.shutdown().await;
+}
+
+fn vouch(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn hsm_status_and_test_sign_report_the_reader_slot_certificate_and_pin_tries() {
+    let Some(_turn) = turn() else { return };
+    let card = inserted_card();
+    let config = card.dir.path().join("vouch.toml");
+    let body = format!(
+        "[server]\nstate_dir = \"state\"\n{}",
+        piv_signer(&card.pin_file)
+    );
+    std::fs::write(&config, body).unwrap();
+    let config = config.to_str().unwrap();
+
+    let out = vouch(card.dir.path(), &["hsm", "status", "--config", config]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    for needle in [
+        READER,
+        "slot 9c",
+        "tries left",
+        &kid(&card.provisioned.certificate_der),
+    ] {
+        assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
+    }
+
+    let out = vouch(card.dir.path(), &["hsm", "test-sign", "--config", config]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.starts_with("ok ") && stdout.contains("verified"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_wrong_pin_stops_the_start_with_the_tries_left_and_is_not_presented_twice() {
+    let Some(_turn) = turn() else { return };
+    let card = inserted_card();
+    std::fs::write(&card.pin_file, "111111").unwrap();
+    let config = card.dir.path().join("vouch.toml");
+    let body = format!(
+        "[server]\nstate_dir = \"state\"\n{}",
+        piv_signer(&card.pin_file)
+    );
+    std::fs::write(&config, body).unwrap();
+    let config = config.to_str().unwrap();
+
+    let out = vouch(card.dir.path(), &["hsm", "test-sign", "--config", config]);
+    let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(report.contains("PIN"), "{report}");
+    assert!(
+        !report.contains("111111"),
+        "the PIN stays out of the report"
+    );
+
+    let status = vouch(card.dir.path(), &["hsm", "status", "--config", config]);
+    let stdout = text(&status.stdout);
+    assert!(stdout.contains("2 tries left"), "one try spent:\n{stdout}");
+}
+
+#[test]
+fn a_piv_backend_without_a_pin_source_or_with_a_bad_slot_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("kind = \"piv\"\n", "signer.backend[0].pin_file"),
+        (
+            "kind = \"piv\"\npin_file = \"/p\"\npin_credential = \"piv\"\n",
+            "signer.backend[0].pin_file",
+        ),
+        (
+            "kind = \"piv\"\nslot = \"9b\"\npin_file = \"/p\"\n",
+            "signer.backend[0].slot",
+        ),
+        (
+            "kind = \"piv\"\nslot = \"9c\\u0000\"\npin_file = \"/p\"\n",
+            "signer.backend[0].slot",
+        ),
+        (
+            "kind = \"piv\"\nreader = \"\"\npin_file = \"/p\"\n",
+            "signer.backend[0].reader",
+        ),
+        ("kind = \"piv\"\npin = \"123456\"\n", "pin"),
+    ];
+    for (backend, key) in cases {
+        let config = dir.path().join("vouch.toml");
+        std::fs::write(&config, format!("[[signer.backend]]\n{backend}")).unwrap();
+        let out = vouch(dir.path(), &["check", "--config", config.to_str().unwrap()]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{backend}: {stderr}");
+        assert!(
+            stderr.contains(key),
+            "{backend}: {key} missing from {stderr}"
+        );
+        assert!(
+            !stderr.contains("123456"),
+            "a PIN in the file is not echoed"
+        );
+    }
+}
