@@ -261,6 +261,9 @@ fn ensure_conf() -> Result<(), String> {
     let conf = std::env::var_os("SOFTHSM2_CONF")
         .map(PathBuf::from)
         .ok_or("SOFTHSM2_CONF is not set; the workspace's .cargo/config.toml sets it")?;
+    // Threads of one test process would otherwise share the temporary file below.
+    static WRITING: Mutex<()> = Mutex::new(());
+    let _writing = WRITING.lock().unwrap_or_else(|p| p.into_inner());
     if conf.is_file() {
         return Ok(());
     }
