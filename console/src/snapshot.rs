@@ -64,6 +64,20 @@ impl Signer {
         each.join(", ")
     }
 
+    /// Health and how many backends sign, short enough for a narrow panel: `backend up ·
+    /// healthy`, `1/2 up · healthy` (backends), `NO BACKEND UP`.
+    pub fn summary(&self) -> String {
+        let up = self.backends.iter().filter(|b| b.up).count();
+        let count = match self.backends.len() {
+            1 => "backend up".to_owned(),
+            n => format!("{up}/{n} up"),
+        };
+        match self.health() {
+            "NO BACKEND UP" => "NO BACKEND UP".to_owned(),
+            health => format!("{count} · {health}"),
+        }
+    }
+
     /// `healthy`, or why not: no backend signs, or the queue is full.
     pub fn health(&self) -> &'static str {
         match (self.healthy, self.backends.iter().any(|b| b.up)) {

@@ -193,7 +193,7 @@ fn dashboard(frame: &mut Frame, area: Rect, s: &Snapshot) {
 
     let sig = &s.status.signer;
     let lines = vec![
-        Line::from(format!("{} · {}", sig.backends_line(), sig.health())),
+        Line::from(sig.summary()),
         Line::from(format!("queue {}/{}", sig.in_flight, sig.capacity)),
         Line::from(format!("workers {}", sig.workers)),
         Line::from(format!(
@@ -600,6 +600,7 @@ mod tests {
             "900µs",
             "2.5ms",
             "queue 3/64",
+            "backend up · healthy",
             "in flight 5/1024",
             "Contoso",
             "00:01:05",
@@ -676,6 +677,8 @@ mod tests {
         ];
         let text = screen(&app, &snapshot, 100, 24);
         assert!(text.contains("hsm-a up, hsm-b DOWN"), "{text}");
+        let dashboard = screen(&App::default(), &snapshot, 80, 24);
+        assert!(dashboard.contains("1/2 up · healthy"), "{dashboard}");
 
         snapshot.status.signer.backends[0].up = false;
         snapshot.status.signer.healthy = false;

@@ -229,7 +229,7 @@ async fn stage_key(app: &App, uid: u32) -> Result<Value, Problem> {
         "staged_kid": entry.kid,
         "signs_from": unix_time(entry.signs_from),
         "next_step": format!(
-            "it is published now and signs from {}",
+            "It is published now and signs from {}",
             unix_time(entry.signs_from)
         ),
     }))
@@ -247,7 +247,7 @@ async fn promote_key(app: &App, uid: u32) -> Result<Value, Problem> {
     Ok(json!({
         "signing_kid": entry.kid,
         "warning": warning,
-        "next_step": "it signs now; the previous key stays published while it retires",
+        "next_step": "It signs now; the previous key stays published while it retires",
     }))
 }
 
