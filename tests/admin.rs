@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+mod pki_support;
+
 use entra_sim::{APP_ID, Authority, CLIENT_ID, TENANT};
 use serde_json::{Value, json};
 
@@ -49,11 +51,18 @@ fn config_text(entra: &Authority, dir: &Path, extra: &str) -> String {
 
 impl Appliance {
     async fn start() -> Appliance {
+        Appliance::start_with(|_| String::new()).await
+    }
+
+    /// Starts with more configuration: `setup` writes what it needs into the folder and
+    /// returns the text to add.
+    async fn start_with(setup: impl FnOnce(&Path) -> String) -> Appliance {
         let entra = Authority::start().await.expect("Entra simulator");
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("entra-ca.pem"), &entra.ca_pem).expect("CA");
         let config = dir.path().join("vouch.toml");
-        std::fs::write(&config, config_text(&entra, dir.path(), "")).expect("config");
+        let extra = setup(dir.path());
+        std::fs::write(&config, config_text(&entra, dir.path(), &extra)).expect("config");
         let socket = dir.path().join("run").join("admin.sock");
         let child = Command::new(env!("CARGO_BIN_EXE_vouch"))
             .arg("serve")
@@ -70,8 +79,14 @@ impl Appliance {
             _entra: entra,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut appliance = appliance;
         while UnixStream::connect(&appliance.socket).is_err() {
-            assert!(Instant::now() < deadline, "the admin socket never opened");
+            let config = std::fs::read_to_string(&appliance.config).unwrap_or_default();
+            let exited = appliance.child.try_wait().expect("child state");
+            assert!(
+                exited.is_none() && Instant::now() < deadline,
+                "the admin socket never opened (vouch: {exited:?}); configuration:\n{config}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         appliance
@@ -369,6 +384,95 @@ async fn a_key_staged_over_the_socket_is_published_at_once_and_promotion_makes_i
     tokio::time::sleep(Duration::from_millis(300)).await;
     let audit = vouch.audit_text();
     assert!(audit.contains(r#""action":"stage""#) && audit.contains(r#""action":"promote""#));
+}
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").port()
+}
+
+fn scrape(port: u16) -> String {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics");
+    let request = "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trust_stores_show_each_crl_fresh_or_stale_over_the_socket_and_in_metrics() {
+    let port = free_port();
+    let closed = free_port();
+    let vouch = Appliance::start_with(|dir| {
+        let root = pki_support::Ca::root("Contoso Root");
+        let now = vouch::pki::Timestamp::now();
+        let fresh = root.crl(&[7, 9], now.plus(-3600), now.plus(86_400));
+        let stale = root.crl(&[], now.plus(-10 * 86_400), now.plus(-86_400));
+        std::fs::write(dir.join("root.pem"), pem(&root.cert)).unwrap();
+        std::fs::write(dir.join("fresh.crl"), fresh).unwrap();
+        std::fs::write(dir.join("stale.crl"), stale).unwrap();
+        format!(
+            "[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[[trust_store]]\nname = \"cards\"\n\
+             shared = true\nbinding = \"upn\"\namr = \"sc\"\nroots = [\"root.pem\"]\ncrl_files = [\"fresh.crl\", \"stale.crl\"]\n\
+             crl_urls = [\"http://127.0.0.1:{closed}/issuing.crl\"]\n"
+        )
+    })
+    .await;
+
+    let answer = vouch.ask(json!({"v": 1, "cmd": "trust_stores"}));
+    assert_eq!(answer["ok"], true, "{answer}");
+    let store = &answer["data"]["trust_stores"][0];
+    assert_eq!(store["name"], "cards");
+    assert_eq!(store["tenants"], "shared");
+    let crls = store["crls"].as_array().unwrap();
+    let state = |file: &str| {
+        let source = crls
+            .iter()
+            .find(|c| c["source"].as_str().unwrap().ends_with(file))
+            .unwrap_or_else(|| panic!("{file} missing: {answer}"));
+        (source["state"].clone(), source["entries"].clone())
+    };
+    assert_eq!(state("fresh.crl"), (json!("fresh"), json!(2)));
+    assert_eq!(state("stale.crl"), (json!("stale"), json!(0)));
+    assert_eq!(state("issuing.crl"), (json!("not_loaded"), Value::Null));
+
+    let status = vouch.ask(json!({"v": 1, "cmd": "status"}));
+    let revocation = &status["data"]["revocation"];
+    assert_eq!(revocation["crl_sources"], 3, "{status}");
+    assert_eq!(revocation["crl_stale"], 1, "{status}");
+    assert_eq!(revocation["crl_not_loaded"], 1, "{status}");
+
+    let exposition = tokio::task::spawn_blocking(move || scrape(port))
+        .await
+        .unwrap();
+    let fresh_line = exposition
+        .lines()
+        .find(|l| l.starts_with("vouch_crl_fresh{") && l.contains("fresh.crl"))
+        .unwrap_or_else(|| panic!("no fresh.crl gauge in\n{exposition}"));
+    assert!(fresh_line.ends_with(" 1"), "{fresh_line}");
+    let stale_line = exposition
+        .lines()
+        .find(|l| l.starts_with("vouch_crl_fresh{") && l.contains("stale.crl"))
+        .unwrap_or_else(|| panic!("no stale.crl gauge in\n{exposition}"));
+    assert!(stale_line.ends_with(" 0"), "{stale_line}");
+    assert!(
+        exposition.contains("vouch_crl_age_seconds{"),
+        "{exposition}"
+    );
+}
+
+fn pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in text.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
 }
 
 #[tokio::test(flavor = "multi_thread")]

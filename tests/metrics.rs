@@ -51,7 +51,7 @@ fn parse(exposition: &str) -> HashMap<String, f64> {
 async fn sign_ins_steps_handshakes_and_key_refreshes_are_scraped_over_loopback() {
     let handle = vouch::oversight::metrics::install().expect("recorder");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (addr, _task) = vouch::oversight::metrics::serve(listener, handle).unwrap();
+    let (addr, _task) = vouch::oversight::metrics::serve(listener, handle, || ()).unwrap();
 
     let stand = Stand::start().await;
     let params = TotpParams::default();

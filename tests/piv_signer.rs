@@ -41,15 +41,23 @@ fn turn() -> Option<MutexGuard<'static, ()>> {
 
 /// A provisioned card in the reader, once pcscd shows it, and a PIN file for it.
 struct Card {
-    card: SimCard,
+    /// Held so that the card stays in the reader until the test ends.
+    _card: SimCard,
     provisioned: Provisioned,
     dir: tempfile::TempDir,
     pin_file: PathBuf,
 }
 
 fn inserted_card() -> Card {
+    inserted_card_with(|_| ())
+}
+
+/// A provisioned card that `prepare` changes before it goes into the reader: once there,
+/// pcscd talks to it too, and would break up a multi-command change.
+fn inserted_card_with(prepare: impl FnOnce(&SimCard)) -> Card {
     let card = SimCard::start();
     let provisioned = card.provision(PIN).unwrap();
+    prepare(&card);
     card.insert(VPCD_PORT).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let pin_file = dir.path().join("piv.pin");
@@ -78,7 +86,7 @@ fn inserted_card() -> Card {
         std::thread::sleep(Duration::from_millis(100));
     }
     Card {
-        card,
+        _card: card,
         provisioned,
         dir,
         pin_file,
@@ -162,12 +170,12 @@ async fn signs_with_the_card(card: Card) {
 #[test]
 fn a_key_staged_in_another_slot_is_published_then_signs_after_promotion() {
     let Some(_turn) = turn() else { return };
-    let card = inserted_card();
-    run(rotates_to_slot_9d(card));
+    let mut second = Vec::new();
+    let card = inserted_card_with(|card| second = card.add_key(0x9D).unwrap());
+    run(rotates_to_slot_9d(card, second));
 }
 
-async fn rotates_to_slot_9d(card: Card) {
-    let second = card.card.add_key(0x9D).unwrap();
+async fn rotates_to_slot_9d(card: Card, second: Vec<u8>) {
     let stand = Stand::start_with(&piv_signer(&card.pin_file), "").await;
     let seed = stand.enroll(TotpParams::default());
     let now = stand.app.clock.now();

@@ -14,15 +14,17 @@ pub enum Tab {
     Keys,
     Enrolments,
     Feed,
+    Trust,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 5] = [
+    pub const ALL: [Tab; 6] = [
         Tab::Dashboard,
         Tab::Tenants,
         Tab::Keys,
         Tab::Enrolments,
         Tab::Feed,
+        Tab::Trust,
     ];
 
     pub fn title(self) -> &'static str {
@@ -32,6 +34,7 @@ impl Tab {
             Tab::Keys => "Keys",
             Tab::Enrolments => "Enrolments",
             Tab::Feed => "Feed",
+            Tab::Trust => "Trust",
         }
     }
 
@@ -59,7 +62,7 @@ pub enum Typing {
 /// Every key the console answers, for the help view.
 pub const KEYS: [(&str, &str); 16] = [
     ("Tab / Shift-Tab", "next / previous view"),
-    ("1-5", "go to a view"),
+    ("1-6", "go to a view"),
     ("←→ or h l", "previous / next view"),
     ("↑↓ or k j", "move the selection"),
     ("/", "filter the view (Enrolments: find by oid or tenant)"),
@@ -200,7 +203,7 @@ impl App {
             KeyCode::Char('?') => self.help = true,
             KeyCode::Tab | KeyCode::Right | KeyCode::Char('l') => self.go(1),
             KeyCode::BackTab | KeyCode::Left | KeyCode::Char('h') => self.go(Tab::ALL.len() - 1),
-            KeyCode::Char(c @ '1'..='5') => {
+            KeyCode::Char(c @ '1'..='6') => {
                 self.switch(Tab::ALL[c as usize - '1' as usize]);
             }
             KeyCode::Down | KeyCode::Char('j') => self.selected = self.selected.saturating_add(1),
@@ -286,7 +289,7 @@ mod tests {
         assert_eq!(app.tab, Tab::Tenants);
         press(&mut app, &s, KeyCode::Char('h'));
         press(&mut app, &s, KeyCode::Left);
-        assert_eq!(app.tab, Tab::Feed);
+        assert_eq!(app.tab, Tab::Trust);
         press(&mut app, &s, KeyCode::Char('3'));
         assert_eq!(app.tab, Tab::Keys);
         press(&mut app, &s, KeyCode::Char('q'));

@@ -200,6 +200,7 @@ impl Poller {
             json!({"v": 1, "cmd": "tenants"}),
             json!({"v": 1, "cmd": "keys"}),
             json!({"v": 1, "cmd": "enrolments", "find": self.find}),
+            json!({"v": 1, "cmd": "trust_stores"}),
         ];
         let mut answers = Vec::with_capacity(requests.len());
         for request in &requests {
@@ -228,6 +229,7 @@ impl Poller {
         s.tenants = serde_json::from_value(take(3, "tenants")).unwrap_or_default();
         s.keys = serde_json::from_value(take(4, "")).unwrap_or_default();
         s.enrolments = serde_json::from_value(take(5, "enrolments")).unwrap_or_default();
+        s.trust_stores = serde_json::from_value(take(6, "trust_stores")).unwrap_or_default();
     }
 
     /// Carries out `action` and keeps its outcome for the UI.

@@ -33,6 +33,71 @@ pub struct Status {
     pub max_signins_in_flight: u64,
     pub transactions_completed: u64,
     pub audit: AuditHead,
+    pub revocation: Revocation,
+}
+
+/// How many CRL sources can decide revocation now.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Revocation {
+    pub trust_stores: u64,
+    pub crl_sources: u64,
+    pub crl_stale: u64,
+    pub crl_not_loaded: u64,
+}
+
+impl Revocation {
+    /// One line for the dashboard, e.g. `CRLs 2/3 fresh · 1 stale`.
+    pub fn line(&self) -> String {
+        if self.trust_stores == 0 {
+            return "no trust store".into();
+        }
+        if self.crl_sources == 0 {
+            return format!("{} trust store(s), no CRL source", self.trust_stores);
+        }
+        let fresh = self.crl_sources - (self.crl_stale + self.crl_not_loaded).min(self.crl_sources);
+        let mut line = format!("CRLs {fresh}/{} fresh", self.crl_sources);
+        if self.crl_stale > 0 {
+            line.push_str(&format!(" · {} STALE", self.crl_stale));
+        }
+        if self.crl_not_loaded > 0 {
+            line.push_str(&format!(" · {} NOT LOADED", self.crl_not_loaded));
+        }
+        line
+    }
+
+    pub fn all_fresh(&self) -> bool {
+        self.crl_stale == 0 && self.crl_not_loaded == 0
+    }
+}
+
+/// A trust store of certificate factors and its revocation sources.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct TrustStore {
+    pub name: String,
+    /// `"shared"`, or the tenant IDs it serves.
+    pub tenants: serde_json::Value,
+    pub amr: String,
+    pub roots: u64,
+    pub ocsp: String,
+    pub ocsp_answers_cached: u64,
+    pub ocsp_failing: u64,
+    pub chain_cache: u64,
+    pub crls: Vec<CrlSource>,
+}
+
+/// One CRL file or URL: `fresh`, `stale` or `not_loaded`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CrlSource {
+    pub source: String,
+    pub state: String,
+    pub issuer: Option<String>,
+    pub age_secs: Option<i64>,
+    pub next_update: Option<String>,
+    pub entries: Option<u64>,
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -187,6 +252,7 @@ pub struct Snapshot {
     pub tenants: Vec<Tenant>,
     pub keys: Keys,
     pub enrolments: Vec<Enrolment>,
+    pub trust_stores: Vec<TrustStore>,
     /// What the last action answered, for the operator to read.
     pub message: Option<String>,
 }

@@ -42,6 +42,7 @@ pub fn render(frame: &mut Frame, app: &App, snapshot: &Snapshot) {
         Tab::Keys => keys(frame, body, snapshot),
         Tab::Enrolments => enrolments(frame, body, app, snapshot),
         Tab::Feed => feed(frame, body, app, snapshot),
+        Tab::Trust => trust(frame, body, snapshot),
     }
     frame.render_widget(footer_line(app, snapshot), footer);
 
@@ -204,8 +205,18 @@ fn dashboard(frame: &mut Frame, area: Rect, s: &Snapshot) {
     ];
     frame.render_widget(Paragraph::new(lines).block(boxed("Signer")), signer);
 
-    let [caches, errors] =
+    let [left, errors] =
         Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(bottom);
+    let [caches, revocation] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(3)]).areas(left);
+    let checks = &s.status.revocation;
+    let line = Line::from(checks.line());
+    let line = if checks.all_fresh() {
+        line
+    } else {
+        line.fg(Color::Red)
+    };
+    frame.render_widget(Paragraph::new(line).block(boxed("Revocation")), revocation);
     let rows = s.tenants.iter().map(|t| {
         let cache = t.entra_keys.clone().unwrap_or_default();
         let age = cache.age_secs.map_or("never".to_owned(), duration);
@@ -240,6 +251,116 @@ fn dashboard(frame: &mut Frame, area: Rect, s: &Snapshot) {
     let table = Table::new(rows, [Constraint::Min(10), Constraint::Length(6)])
         .block(boxed("Errors by reason"));
     frame.render_widget(table, errors);
+}
+
+fn trust(frame: &mut Frame, area: Rect, s: &Snapshot) {
+    let blank = String::new;
+    let mut rows = Vec::new();
+    for store in &s.trust_stores {
+        let tenants = match &store.tenants {
+            serde_json::Value::Array(ids) => format!("{} tenant(s)", ids.len()),
+            _ => "every tenant".to_owned(),
+        };
+        rows.push(
+            Row::new([
+                store.name.clone(),
+                format!("{tenants} · amr {} · {} root(s)", store.amr, store.roots),
+                format!("OCSP {}", store.ocsp),
+                format!("{} links", store.chain_cache),
+                blank(),
+                blank(),
+            ])
+            .bold(),
+        );
+        if store.ocsp != "off" {
+            let answers = format!(
+                "OCSP: {} answers cached, {} responders failing",
+                store.ocsp_answers_cached, store.ocsp_failing
+            );
+            rows.push(Row::new([
+                blank(),
+                answers,
+                blank(),
+                blank(),
+                blank(),
+                blank(),
+            ]));
+        }
+        if store.crls.is_empty() {
+            let none = "no CRL source".to_owned();
+            rows.push(Row::new([
+                blank(),
+                none,
+                blank(),
+                blank(),
+                blank(),
+                blank(),
+            ]));
+        }
+        for crl in &store.crls {
+            let state = match crl.state.as_str() {
+                "fresh" => "fresh",
+                "stale" => "STALE",
+                _ => "NOT LOADED",
+            };
+            let detail = match (&crl.last_error, &crl.next_update) {
+                (Some(error), _) => error.clone(),
+                (None, Some(next)) => next.clone(),
+                (None, None) => "-".to_owned(),
+            };
+            let row = Row::new([
+                blank(),
+                ending(&crl.source, 32),
+                state.to_owned(),
+                crl.age_secs
+                    .map_or("-".into(), |a| duration(a.max(0) as u64)),
+                crl.entries.map_or("-".into(), |e| e.to_string()),
+                detail,
+            ]);
+            rows.push(if crl.state == "fresh" {
+                row
+            } else {
+                row.fg(Color::Red)
+            });
+        }
+    }
+    let widths = [
+        Constraint::Length(10),
+        Constraint::Min(16),
+        Constraint::Length(10),
+        Constraint::Length(11),
+        Constraint::Length(7),
+        Constraint::Length(22),
+    ];
+    let header = Row::new([
+        "store",
+        "source",
+        "state",
+        "age",
+        "entries",
+        "next update / error",
+    ]);
+    let title = format!(
+        "Trust stores ({}) · {}",
+        s.trust_stores.len(),
+        s.status.revocation.line()
+    );
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(header.bold())
+            .block(boxed(&title)),
+        area,
+    );
+}
+
+/// The end of `text` within `max` characters, where paths and URLs keep their file name.
+fn ending(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().skip(count - max.saturating_sub(1)).collect();
+    format!("…{kept}")
 }
 
 fn short(text: &str, max: usize) -> String {
@@ -447,7 +568,8 @@ mod tests {
     use crate::app::Confirm;
     use crate::client::Action;
     use crate::snapshot::{
-        Backend, Counters, Enrolment, KeyCache, Keys, Recent, RingKey, Signer, Status, Tenant,
+        Backend, Counters, CrlSource, Enrolment, KeyCache, Keys, Recent, Revocation, RingKey,
+        Signer, Status, Tenant, TrustStore,
     };
 
     const TID: &str = "14c2f153-90a7-4689-9db7-9543bf084dad";
@@ -559,6 +681,7 @@ mod tests {
                     methods: vec!["totp".into()],
                 },
             ],
+            trust_stores: Vec::new(),
             message: None,
         }
     }
@@ -684,6 +807,61 @@ mod tests {
         snapshot.status.signer.healthy = false;
         let text = screen(&app, &snapshot, 100, 24);
         assert!(text.contains("NO BACKEND UP"), "{text}");
+    }
+
+    #[test]
+    fn a_stale_crl_shows_on_the_dashboard_and_in_the_trust_view() {
+        let mut snapshot = fixture();
+        snapshot.status.revocation = Revocation {
+            trust_stores: 1,
+            crl_sources: 2,
+            crl_stale: 1,
+            crl_not_loaded: 0,
+        };
+        snapshot.trust_stores = vec![TrustStore {
+            name: "cards".into(),
+            tenants: serde_json::json!("shared"),
+            amr: "sc".into(),
+            roots: 1,
+            ocsp: "off".into(),
+            crls: vec![
+                CrlSource {
+                    source: "/etc/vouch/pki/issuing.crl".into(),
+                    state: "fresh".into(),
+                    age_secs: Some(3600),
+                    next_update: Some("2026-12-05T09:00:00Z".into()),
+                    entries: Some(12),
+                    ..CrlSource::default()
+                },
+                CrlSource {
+                    source: "http://pki.contoso.example/root.crl".into(),
+                    state: "stale".into(),
+                    age_secs: Some(9 * 86_400),
+                    entries: Some(0),
+                    ..CrlSource::default()
+                },
+            ],
+            ..TrustStore::default()
+        }];
+        let dashboard = screen(&App::default(), &snapshot, 80, 24);
+        assert!(
+            dashboard.contains("CRLs 1/2 fresh · 1 STALE"),
+            "{dashboard}"
+        );
+        assert!(dashboard.contains("Contoso"), "{dashboard}");
+
+        let text = screen(&view(Tab::Trust), &snapshot, 100, 24);
+        for expected in [
+            "cards",
+            "every tenant · amr sc",
+            "issuing.crl",
+            "2026-12-05T09:00:00Z",
+            "root.crl",
+            "STALE",
+            "9d 00:00:00",
+        ] {
+            assert!(text.contains(expected), "{expected:?} missing from\n{text}");
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub async fn run(ctx: &Context, request: Request, uid: u32) -> Result<Value, Pro
         Request::StageKey {} => stage_key(&app, uid).await,
         Request::PromoteKey {} => promote_key(&app, uid).await,
         Request::Tenants {} => Ok(tenants(&app)),
+        Request::TrustStores {} => Ok(trust_stores(&app)),
         Request::Enrolments { find } => Ok(enrolments(&app, &find)),
         Request::EnrolTotp {
             tid,
@@ -116,6 +117,7 @@ fn status(ctx: &Context, app: &App) -> Value {
         "signins_in_flight": app.admission.in_flight(),
         "max_signins_in_flight": config.limits.max_signins_in_flight,
         "transactions_completed": app.transactions.used_count(),
+        "revocation": revocation_summary(app),
         "audit": {
             "dir": app.oversight.audit.dir().display().to_string(),
             "head_seq": head.seq,
@@ -249,6 +251,75 @@ async fn promote_key(app: &App, uid: u32) -> Result<Value, Problem> {
         "warning": warning,
         "next_step": "It signs now; the previous key stays published while it retires",
     }))
+}
+
+fn trust_stores(app: &App) -> Value {
+    use crate::pki::Timestamp;
+    use crate::pki::config::TenantScope;
+    let now = Timestamp(app.clock.now());
+    let stores: Vec<Value> = app
+        .trust_stores
+        .iter()
+        .map(|store| {
+            let crls = store.crls();
+            let sources: Vec<Value> = crls
+                .sources
+                .iter()
+                .map(|source| {
+                    let crl = source.crl.as_ref();
+                    json!({
+                        "source": source.source,
+                        "state": source.state(now, store.crl_grace_secs).name(),
+                        "issuer": crl.map(|c| c.issuer_text.clone()),
+                        "age_secs": crl.map(|c| now.0 - c.this_update.0),
+                        "next_update": crl.and_then(|c| c.next_update).map(|t| t.to_string()),
+                        "entries": crl.map(|c| c.entries()),
+                        "last_error": source.last_error,
+                    })
+                })
+                .collect();
+            let (ocsp_answers, ocsp_failing) = store.ocsp.counts();
+            json!({
+                "name": store.name,
+                "tenants": match &store.scope {
+                    TenantScope::Shared => json!("shared"),
+                    TenantScope::Tenants(ids) => json!(ids),
+                },
+                "amr": store.amr.as_str(),
+                "roots": store.anchors.len(),
+                "ocsp": format!("{:?}", store.ocsp_policy).to_lowercase(),
+                "ocsp_answers_cached": ocsp_answers,
+                "ocsp_failing": ocsp_failing,
+                "chain_cache": store.cache.len(),
+                "crls": sources,
+            })
+        })
+        .collect();
+    json!({ "trust_stores": stores })
+}
+
+/// How many CRL sources there are and how many cannot decide now, for `status`.
+fn revocation_summary(app: &App) -> Value {
+    use crate::pki::Timestamp;
+    use crate::pki::crl::SourceState;
+    let now = Timestamp(app.clock.now());
+    let (mut sources, mut stale, mut not_loaded) = (0, 0, 0);
+    for store in app.trust_stores.iter() {
+        for source in &store.crls().sources {
+            sources += 1;
+            match source.state(now, store.crl_grace_secs) {
+                SourceState::Fresh => {}
+                SourceState::Stale => stale += 1,
+                SourceState::NotLoaded => not_loaded += 1,
+            }
+        }
+    }
+    json!({
+        "trust_stores": app.trust_stores.iter().count(),
+        "crl_sources": sources,
+        "crl_stale": stale,
+        "crl_not_loaded": not_loaded,
+    })
 }
 
 fn tenants(app: &App) -> Value {

@@ -19,9 +19,10 @@
 //!
 //! Commands (`cmd`, with their members): `status`; `counters`; `recent` (`limit`, default
 //! 50); `reload`; `log_level` (`filter`, a tracing filter such as `debug` or
-//! `vouch=debug,info`); `keys`; `stage_key`; `promote_key`; `tenants`; `enrolments` (`find`,
-//! a part of a tenant or object ID); `enrol_totp` (`tid`, `oid`, `digits` 6–8, `algorithm`
-//! `SHA1`/`SHA256`/`SHA512`, `replace`); `revoke` (`tid`, `oid`, `method` `totp`).
+//! `vouch=debug,info`); `keys`; `stage_key`; `promote_key`; `tenants`; `trust_stores`;
+//! `enrolments` (`find`, a part of a tenant or object ID); `enrol_totp` (`tid`, `oid`,
+//! `digits` 6–8, `algorithm` `SHA1`/`SHA256`/`SHA512`, `replace`); `revoke` (`tid`, `oid`,
+//! `method` `totp`).
 //! See [`proto::Request`] and [`commands`] for what each answers.
 //!
 //! Error codes: `malformed` (not UTF-8, not JSON, not an object, or cut short),

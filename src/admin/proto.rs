@@ -35,6 +35,8 @@ pub enum Request {
     PromoteKey {},
     /// Onboarded tenants and their Entra key caches.
     Tenants {},
+    /// Each trust store with its CRL sources (age, next update, entries, state) and OCSP.
+    TrustStores {},
     /// Enrolled users whose tenant or object ID contains `find`.
     Enrolments {
         #[serde(default)]
@@ -84,6 +86,7 @@ impl Request {
             Request::StageKey {} => "stage_key",
             Request::PromoteKey {} => "promote_key",
             Request::Tenants {} => "tenants",
+            Request::TrustStores {} => "trust_stores",
             Request::Enrolments { .. } => "enrolments",
             Request::EnrolTotp { .. } => "enrol_totp",
             Request::Revoke { .. } => "revoke",

@@ -14,6 +14,10 @@
 //! | `vouch_entra_key_refreshes_total` | counter | `tenant`, `outcome` (`ok`, `failed`) |
 //! | `vouch_tls_handshakes_total` | counter | `outcome` (`ok`, `failed`) |
 //! | `vouch_audit_failures_total` | counter | |
+//! | `vouch_crl_age_seconds` | gauge | `store`, `source`: time since the CRL's thisUpdate |
+//! | `vouch_crl_fresh` | gauge | `store`, `source`: 1 when the source can decide revocation |
+//!
+//! The CRL gauges are set again every five seconds from the trust stores.
 //!
 //! Without an installed recorder (no `[metrics] listen`), each call is a check of a global
 //! and returns.
@@ -75,6 +79,25 @@ pub fn audit_failed() {
     metrics::counter!("vouch_audit_failures_total").increment(1);
 }
 
+/// Sets each CRL source's age and freshness at `now`.
+pub fn crl_sources(stores: &crate::pki::TrustStores, now: crate::pki::Timestamp) {
+    use crate::pki::crl::SourceState;
+    for store in stores.iter() {
+        for source in &store.crls().sources {
+            let labels = [
+                ("store", store.name.clone()),
+                ("source", source.source.clone()),
+            ];
+            if let Some(crl) = &source.crl {
+                let age = (now.0 - crl.this_update.0) as f64;
+                metrics::gauge!("vouch_crl_age_seconds", &labels).set(age);
+            }
+            let fresh = source.state(now, store.crl_grace_secs) == SourceState::Fresh;
+            metrics::gauge!("vouch_crl_fresh", &labels).set(if fresh { 1.0 } else { 0.0 });
+        }
+    }
+}
+
 /// `[metrics]` in the configuration file.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -104,9 +127,11 @@ pub fn install() -> Result<PrometheusHandle, String> {
 }
 
 /// Serves `GET /metrics` on `listener` until the task is dropped; returns the address.
+/// `gauges` runs every five seconds, from the first, to set gauges read off shared state.
 pub fn serve(
     listener: tokio::net::TcpListener,
     handle: PrometheusHandle,
+    gauges: impl Fn() + Send + 'static,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let addr = listener.local_addr()?;
     let upkeep = handle.clone();
@@ -114,7 +139,10 @@ pub fn serve(
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
             tokio::select! {
-                _ = tick.tick() => upkeep.run_upkeep(),
+                _ = tick.tick() => {
+                    gauges();
+                    upkeep.run_upkeep();
+                }
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
                         tokio::spawn(answer(stream, handle.clone()));

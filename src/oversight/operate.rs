@@ -13,7 +13,7 @@ use crate::audit::Event;
 pub struct Operated {
     admin: AdminSocket,
     metrics: Option<tokio::task::JoinHandle<()>>,
-    app: std::sync::Mutex<Arc<App>>,
+    app: Arc<std::sync::Mutex<Arc<App>>>,
 }
 
 /// Opens the admin socket and the metrics listener for `app`, and records the start.
@@ -34,13 +34,21 @@ pub async fn operate(
         .map_err(|e| format!("audit trail: {e}"))?;
     let admin = AdminSocket::start(app.clone(), reloads, Some(control), &filter)
         .map_err(|e| e.to_string())?;
+    let current = Arc::new(std::sync::Mutex::new(app.clone()));
     let metrics = match app.config.operations.metrics.listen {
         Some(addr) => {
             let handle = super::metrics::install()?;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| format!("metrics: cannot listen on {addr}: {e}"))?;
-            let (_, task) = super::metrics::serve(listener, handle).map_err(|e| e.to_string())?;
+            let shared = current.clone();
+            let gauges = move || {
+                let app = shared.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let now = crate::pki::Timestamp(app.clock.now());
+                super::metrics::crl_sources(&app.trust_stores, now);
+            };
+            let (_, task) =
+                super::metrics::serve(listener, handle, gauges).map_err(|e| e.to_string())?;
             Some(task)
         }
         None => None,
@@ -48,7 +56,7 @@ pub async fn operate(
     Ok(Operated {
         admin,
         metrics,
-        app: std::sync::Mutex::new(app.clone()),
+        app: current,
     })
 }
 

@@ -295,6 +295,37 @@ pub struct SourceStatus {
     pub last_error: Option<String>,
 }
 
+/// Whether a CRL source can decide revocation now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceState {
+    Fresh,
+    /// Past its nextUpdate and the grace: the certificates it covers are undecided.
+    Stale,
+    /// Never loaded: the certificates it would cover are undecided.
+    NotLoaded,
+}
+
+impl SourceState {
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceState::Fresh => "fresh",
+            SourceState::Stale => "stale",
+            SourceState::NotLoaded => "not_loaded",
+        }
+    }
+}
+
+impl SourceStatus {
+    /// The source's state at `at`, with `grace_secs` past nextUpdate still fresh.
+    pub fn state(&self, at: Timestamp, grace_secs: i64) -> SourceState {
+        match &self.crl {
+            None => SourceState::NotLoaded,
+            Some(crl) if crl.is_stale(at, grace_secs) => SourceState::Stale,
+            Some(_) => SourceState::Fresh,
+        }
+    }
+}
+
 /// The CRLs of one trust store, indexed by issuer. Replaced whole when any source changes.
 #[derive(Debug, Default)]
 pub struct CrlSet {
