@@ -111,6 +111,10 @@ enum EnrollCommand {
         /// Name shown in the authenticator app beside the account.
         #[arg(long, default_value = "vouch")]
         label: String,
+        /// The user's UPN: shown as the account in the authenticator app, and a way for
+        /// operators to find the user later.
+        #[arg(long, value_name = "UPN")]
+        upn: Option<String>,
     },
     /// Remove a factor from a user.
     Revoke {
@@ -539,9 +543,13 @@ fn enroll(command: EnrollCommand) -> Result<(), Failure> {
             digits,
             replace,
             label,
+            upn,
         } => {
             let config = load(&config)?;
             let (tenant, oid) = user_ids(&config, &user)?;
+            if let Some(upn) = &upn {
+                vouch::store::check_upn(upn).map_err(Failure::Usage)?;
+            }
             let algorithm = match algorithm {
                 HashArg::Sha1 => Algorithm::Sha1,
                 HashArg::Sha256 => Algorithm::Sha256,
@@ -550,10 +558,19 @@ fn enroll(command: EnrollCommand) -> Result<(), Failure> {
             let params = TotpParams { algorithm, digits };
             let store = open_store(&config)?;
             let now = vouch::app::Clock::default().now();
+            let new = vouch::store::NewTotp {
+                tenant: &tenant,
+                oid: &oid,
+                params,
+                upn: upn.as_deref(),
+            };
             let seed = store
-                .enroll_totp(&tenant, &oid, params, replace, now)
-                .map_err(other)?;
-            let uri = vouch::factor::otp::otpauth_uri(&label, &oid, &seed, params);
+                .enroll_totp_many(&[new], replace, now)
+                .map_err(other)?
+                .pop()
+                .unwrap_or_default();
+            let account = upn.as_deref().unwrap_or(&oid);
+            let uri = vouch::factor::otp::otpauth_uri(&label, account, &seed, params);
             println!("TOTP enrolled for {oid} in {tenant}.");
             println!("Scan this code with the user's authenticator app, or enter the URI:");
             println!();
@@ -591,7 +608,8 @@ fn enroll(command: EnrollCommand) -> Result<(), Failure> {
             }
             for e in list {
                 let methods: Vec<&str> = e.methods.iter().map(|m| m.name()).collect();
-                println!("{} {} {}", e.tenant, e.oid, methods.join(","));
+                let upn = e.upn.as_deref().unwrap_or("-");
+                println!("{} {} {upn} {}", e.tenant, e.oid, methods.join(","));
             }
             Ok(())
         }

@@ -61,6 +61,10 @@ struct StoreFile {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserRecord {
+    /// The user's UPN as the operator gave it at enrolment, so that operators can find the
+    /// user by it. Sign-ins never read it: users are (`tid`, `oid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    upn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     totp: Option<TotpRecord>,
 }
@@ -87,6 +91,26 @@ pub struct NewTotp<'a> {
     pub tenant: &'a str,
     pub oid: &'a str,
     pub params: TotpParams,
+    /// A UPN to find the user by; `None` keeps any the user has.
+    pub upn: Option<&'a str>,
+}
+
+/// Checks a UPN an operator gives: `name@domain`, at most 256 characters, no spaces or
+/// control characters.
+pub fn check_upn(upn: &str) -> Result<(), String> {
+    let well_formed = upn.len() <= 256
+        && upn
+            .split_once('@')
+            .is_some_and(|(n, d)| !n.is_empty() && !d.is_empty())
+        && !upn.chars().any(|c| c.is_whitespace() || c.is_control());
+    if well_formed {
+        Ok(())
+    } else {
+        Err(format!(
+            "UPN {:?} is not a user principal name such as ada@contoso.com",
+            upn.chars().take(80).collect::<String>()
+        ))
+    }
 }
 
 /// One user's entry in a listing.
@@ -94,6 +118,7 @@ pub struct NewTotp<'a> {
 pub struct Enrolment {
     pub tenant: String,
     pub oid: String,
+    pub upn: Option<String>,
     pub methods: Vec<Method>,
 }
 
@@ -237,6 +262,7 @@ impl CredentialStore {
             tenant,
             oid,
             params,
+            upn: None,
         };
         let mut seeds = self.enroll_totp_many(&[user], replace, now)?;
         Ok(seeds.pop().unwrap_or_default())
@@ -271,6 +297,9 @@ impl CredentialStore {
                     });
                 }
                 entry.totp = Some(record.clone());
+                if let Some(upn) = user.upn {
+                    entry.upn = Some(upn.to_owned());
+                }
             }
             Ok(())
         })?;
@@ -320,6 +349,7 @@ impl CredentialStore {
                 Some(Enrolment {
                     tenant: tenant.into(),
                     oid: oid.into(),
+                    upn: u.upn.clone(),
                     methods: u.methods(),
                 })
             })
@@ -448,6 +478,53 @@ mod tests {
     const U: &str = "951ddb04-b16d-45f3-bbf7-b0fa18fa7aee";
 
     #[test]
+    fn a_upn_given_at_enrolment_is_listed_after_a_reopen_and_goes_with_the_last_factor() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = CredentialStore::open(dir.path()).expect("open");
+        let user = NewTotp {
+            tenant: T,
+            oid: U,
+            params: TotpParams::default(),
+            upn: Some("Ada@Contoso.com"),
+        };
+        store.enroll_totp_many(&[user], false, 0).expect("enrol");
+        store
+            .enroll_totp(T, U, TotpParams::default(), true, 0)
+            .expect("replace");
+
+        let listed = CredentialStore::open(dir.path()).expect("reopen").list();
+        assert_eq!(
+            listed[0].upn.as_deref(),
+            Some("Ada@Contoso.com"),
+            "kept on replace"
+        );
+        assert!(store.revoke(T, U, Method::Totp).expect("revoke"));
+        assert!(
+            store.list().is_empty(),
+            "no record is left behind with the UPN"
+        );
+    }
+
+    #[test]
+    fn malformed_and_hostile_upns_are_refused_with_the_reason() {
+        assert!(check_upn("ada@contoso.com").is_ok());
+        for bad in [
+            "",
+            "ada",
+            "@contoso.com",
+            "ada@",
+            "ada @contoso.com",
+            "ada@contoso.com\n",
+            "ada\u{0}@contoso.com",
+            &format!("{}@contoso.com", "a".repeat(300)),
+        ] {
+            let err = check_upn(bad).expect_err(bad);
+            assert!(err.contains("not a user principal name"), "{err}");
+            assert!(err.len() < 200, "the message stays short: {err}");
+        }
+    }
+
+    #[test]
     fn an_enrolled_seed_round_trips_and_is_not_stored_in_clear() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = CredentialStore::open(dir.path()).expect("open");
@@ -500,6 +577,7 @@ mod tests {
                 tenant: T,
                 oid,
                 params: TotpParams::default(),
+                upn: None,
             })
             .collect();
         let seeds = store.enroll_totp_many(&users, false, 0).expect("enrol");

@@ -324,6 +324,22 @@ async fn an_operator_enrols_finds_and_revokes_a_user_and_each_change_is_audited(
     assert_eq!(found["data"]["enrolments"][0]["oid"], oid);
     assert_eq!(found["data"]["enrolments"][0]["methods"], json!(["totp"]));
 
+    let with_upn = json!({"v": 1, "cmd": "enrol_totp", "tid": TENANT, "oid": oid,
+        "upn": "Ada.Lovelace@contoso.com", "replace": true});
+    assert_eq!(vouch.ask(with_upn)["ok"], true);
+    let found = vouch.ask(json!({"v": 1, "cmd": "enrolments", "find": "ada.lovelace@"}));
+    assert_eq!(
+        found["data"]["enrolments"][0]["oid"], oid,
+        "found by UPN: {found}"
+    );
+    assert_eq!(
+        found["data"]["enrolments"][0]["upn"],
+        "Ada.Lovelace@contoso.com"
+    );
+    let hostile = json!({"v": 1, "cmd": "enrol_totp", "tid": TENANT, "oid": oid,
+        "upn": "x\u{0}@y", "replace": true});
+    assert_eq!(error_code(&vouch.ask(hostile)), "invalid");
+
     let revoke = json!({"v": 1, "cmd": "revoke", "tid": TENANT, "oid": oid});
     assert_eq!(vouch.ask(revoke.clone())["ok"], true);
     assert_eq!(error_code(&vouch.ask(revoke)), "failed");

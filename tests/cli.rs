@@ -257,10 +257,25 @@ fn enrolment_prints_a_scannable_uri_and_refuses_a_second_seed_without_replace() 
     let again = enrol(dir.path(), &[]);
     assert_eq!(again.status.code(), Some(1));
     assert!(text(&again.stderr).contains("--replace"));
-    assert!(enrol(dir.path(), &["--replace"]).status.success());
+    let replaced = enrol(dir.path(), &["--replace", "--upn", "ada@contoso.com"]);
+    assert!(replaced.status.success());
+    assert!(
+        text(&replaced.stdout).contains("otpauth://totp/vouch:ada%40contoso.com?"),
+        "the app shows the UPN as the account: {}",
+        text(&replaced.stdout)
+    );
 
     let list = vouch(dir.path(), &["enroll", "list", "--config", "vouch.toml"]);
-    assert!(text(&list.stdout).contains(&format!("{TENANT} {USER_OID} totp")));
+    let expected = format!("{TENANT} {USER_OID} ada@contoso.com totp");
+    assert!(
+        text(&list.stdout).contains(&expected),
+        "{}",
+        text(&list.stdout)
+    );
+
+    let bad_upn = enrol(dir.path(), &["--replace", "--upn", "ada at contoso"]);
+    assert_eq!(bad_upn.status.code(), Some(64));
+    assert!(text(&bad_upn.stderr).contains("not a user principal name"));
 
     for bad in [["--tenant", "contoso"], ["--oid", "alice"]] {
         let mut args = vec!["enroll", "totp", "--config", "vouch.toml"];

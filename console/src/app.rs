@@ -185,12 +185,18 @@ impl App {
 
     fn ask_enrol(&mut self, text: &str) -> Option<Action> {
         let mut words = text.split_whitespace();
-        if let (Some(tid), Some(oid), None) = (words.next(), words.next(), words.next()) {
+        let (tid, oid, upn, rest) = (words.next(), words.next(), words.next(), words.next());
+        if let (Some(tid), Some(oid), None) = (tid, oid, rest) {
+            let who = match upn {
+                Some(upn) => format!("{oid} ({upn})"),
+                None => oid.to_owned(),
+            };
             self.confirm = Some(Confirm {
-                question: format!("Enrol {oid} in {tid} for TOTP?"),
+                question: format!("Enrol {who} in {tid} for TOTP?"),
                 action: Action::EnrolTotp {
                     tid: tid.to_owned(),
                     oid: oid.to_owned(),
+                    upn: upn.map(str::to_owned),
                 },
             });
         }
@@ -341,24 +347,26 @@ mod tests {
         let (mut app, mut s) = (App::default(), Snapshot::default());
         app.tab = Tab::Enrolments;
         press(&mut app, &s, KeyCode::Char('e'));
-        for c in "t1 o1".chars() {
+        for c in "t1 o1 ada@contoso.com".chars() {
             press(&mut app, &s, KeyCode::Char(c));
         }
         press(&mut app, &s, KeyCode::Enter);
         let question = &app.confirm.as_ref().expect("asks").question;
-        assert!(question.contains("o1") && question.contains("t1"));
+        assert!(question.contains("o1 (ada@contoso.com)") && question.contains("t1"));
         let enrol = press(&mut app, &s, KeyCode::Char('y'));
         assert_eq!(
             enrol,
             Some(Action::EnrolTotp {
                 tid: "t1".into(),
-                oid: "o1".into()
+                oid: "o1".into(),
+                upn: Some("ada@contoso.com".into()),
             })
         );
 
         s.enrolments = vec![crate::snapshot::Enrolment {
             tid: "t".into(),
             oid: "o".into(),
+            upn: None,
             methods: vec!["totp".into()],
         }];
         press(&mut app, &s, KeyCode::Char('x'));

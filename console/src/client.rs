@@ -29,12 +29,13 @@ pub enum Action {
     EnrolTotp {
         tid: String,
         oid: String,
+        upn: Option<String>,
     },
     Revoke {
         tid: String,
         oid: String,
     },
-    /// Look enrolments up by a part of a tenant or object ID.
+    /// Look enrolments up by a part of a tenant ID, object ID or UPN.
     Find(String),
 }
 
@@ -44,8 +45,8 @@ impl Action {
             Action::StageKey => json!({"v": 1, "cmd": "stage_key"}),
             Action::PromoteKey => json!({"v": 1, "cmd": "promote_key"}),
             Action::Reload => json!({"v": 1, "cmd": "reload"}),
-            Action::EnrolTotp { tid, oid } => {
-                json!({"v": 1, "cmd": "enrol_totp", "tid": tid, "oid": oid})
+            Action::EnrolTotp { tid, oid, upn } => {
+                json!({"v": 1, "cmd": "enrol_totp", "tid": tid, "oid": oid, "upn": upn})
             }
             Action::Revoke { tid, oid } => json!({"v": 1, "cmd": "revoke", "tid": tid, "oid": oid}),
             Action::Find(_) => return None,

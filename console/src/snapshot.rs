@@ -238,6 +238,7 @@ pub struct RingKey {
 pub struct Enrolment {
     pub tid: String,
     pub oid: String,
+    pub upn: Option<String>,
     pub methods: Vec<String>,
 }
 

@@ -85,7 +85,7 @@ fn footer_line<'a>(app: &'a App, snapshot: &Snapshot) -> Paragraph<'a> {
             Paragraph::new(format!("filter: {}▏ (Enter keep, Esc clear)", app.input))
         }
         Some(Typing::Enrol) => {
-            Paragraph::new(format!("enrol TID OID: {}▏ (Enter, Esc)", app.input))
+            Paragraph::new(format!("enrol TID OID [UPN]: {}▏ (Enter, Esc)", app.input))
         }
         None => {
             let filter = if app.filter.is_empty() {
@@ -471,20 +471,26 @@ fn keys(frame: &mut Frame, area: Rect, s: &Snapshot) {
 fn enrolments(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
     let selected = app.selected.min(s.enrolments.len().saturating_sub(1));
     let rows = s.enrolments.iter().enumerate().map(|(i, e)| {
-        let row = Row::new([e.tid.clone(), e.oid.clone(), e.methods.join(",")]);
+        let row = Row::new([
+            e.oid.clone(),
+            e.upn.clone().unwrap_or_else(|| "-".into()),
+            e.methods.join(","),
+            e.tid.clone(),
+        ]);
         if i == selected { row.reversed() } else { row }
     });
     let widths = [
         Constraint::Length(36),
+        Constraint::Min(16),
+        Constraint::Length(7),
         Constraint::Length(36),
-        Constraint::Min(5),
     ];
     let title = format!(
-        "Enrolments ({}) · / find by oid · e enrol · x revoke",
+        "Enrolments ({}) · / find by oid or UPN · e enrol · x revoke",
         s.enrolments.len()
     );
     let table = Table::new(rows, widths)
-        .header(Row::new(["tenant", "oid", "methods"]).bold())
+        .header(Row::new(["oid", "upn", "methods", "tenant"]).bold())
         .block(boxed(&title));
     frame.render_widget(table, area);
 }
@@ -673,11 +679,13 @@ mod tests {
                 Enrolment {
                     tid: TID.into(),
                     oid: "951ddb04-b16d-45f3-bbf7-b0fa18fa7aee".into(),
+                    upn: Some("ada@contoso.com".into()),
                     methods: vec!["totp".into()],
                 },
                 Enrolment {
                     tid: TID.into(),
                     oid: "6f1c3a2b-0d4e-4f5a-8b7c-9d0e1f2a3b4c".into(),
+                    upn: None,
                     methods: vec!["totp".into()],
                 },
             ],
@@ -883,6 +891,12 @@ mod tests {
         let other = row_of("951ddb04").expect("first user shown");
         let reversed = |y| buffer[(40, y)].modifier.contains(Modifier::REVERSED);
         assert!(reversed(selected) && !reversed(other));
+        let text = screen(&app, &fixture(), 100, 24);
+        let first = text.lines().find(|l| l.contains("951ddb04")).expect("row");
+        assert!(
+            first.contains("ada@contoso.com"),
+            "the UPN is shown: {first}"
+        );
     }
 
     #[test]

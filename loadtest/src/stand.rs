@@ -166,6 +166,7 @@ fn enrol(state: &Path, count: usize) -> Result<Users, StandError> {
             tenant: TENANT,
             oid,
             params,
+            upn: None,
         })
         .collect();
     let seeds = store

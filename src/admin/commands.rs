@@ -38,19 +38,32 @@ pub async fn run(ctx: &Context, request: Request, uid: u32) -> Result<Value, Pro
             digits,
             algorithm,
             replace,
+            upn,
         } => {
             let (tid, oid) = user(&tid, &oid)?;
             if !(6..=8).contains(&digits) {
                 return Err(invalid("digits must be 6, 7 or 8"));
             }
+            if let Some(upn) = &upn {
+                crate::store::check_upn(upn).map_err(invalid)?;
+            }
             let params = TotpParams { algorithm, digits };
+            let new = crate::store::NewTotp {
+                tenant: &tid,
+                oid: &oid,
+                params,
+                upn: upn.as_deref(),
+            };
             let seed = app
                 .store
-                .enroll_totp(&tid, &oid, params, replace, app.clock.now())
-                .map_err(failed)?;
+                .enroll_totp_many(&[new], replace, app.clock.now())
+                .map_err(failed)?
+                .pop()
+                .unwrap_or_default();
             enrolment(&app, &tid, &oid, "enrol", uid).await?;
-            let uri = crate::factor::otp::otpauth_uri("vouch", &oid, &seed, params);
-            Ok(json!({ "tid": tid, "oid": oid, "otpauth_uri": uri }))
+            let account = upn.as_deref().unwrap_or(&oid);
+            let uri = crate::factor::otp::otpauth_uri("vouch", account, &seed, params);
+            Ok(json!({ "tid": tid, "oid": oid, "upn": upn, "otpauth_uri": uri }))
         }
         Request::Revoke { tid, oid, method } => {
             let (tid, oid) = user(&tid, &oid)?;
@@ -348,16 +361,19 @@ fn tenants(app: &App) -> Value {
 }
 
 fn enrolments(app: &App, find: &str) -> Value {
-    let find = find.to_ascii_lowercase();
+    let find = find.to_lowercase();
     let users: Vec<Value> = app
         .store
         .list()
         .into_iter()
-        .filter(|e| e.oid.contains(&find) || e.tenant.contains(&find))
+        .filter(|e| {
+            let upn = e.upn.as_deref().unwrap_or_default().to_lowercase();
+            e.oid.contains(&find) || e.tenant.contains(&find) || upn.contains(&find)
+        })
         .take(500)
         .map(|e| {
             let methods: Vec<&str> = e.methods.iter().map(|m| m.name()).collect();
-            json!({ "tid": e.tenant, "oid": e.oid, "methods": methods })
+            json!({ "tid": e.tenant, "oid": e.oid, "upn": e.upn, "methods": methods })
         })
         .collect();
     json!({ "enrolments": users })

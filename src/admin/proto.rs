@@ -37,7 +37,7 @@ pub enum Request {
     Tenants {},
     /// Each trust store with its CRL sources (age, next update, entries, state) and OCSP.
     TrustStores {},
-    /// Enrolled users whose tenant or object ID contains `find`.
+    /// Enrolled users whose tenant ID, object ID or UPN contains `find`.
     Enrolments {
         #[serde(default)]
         find: String,
@@ -52,6 +52,9 @@ pub enum Request {
         algorithm: crate::factor::otp::Algorithm,
         #[serde(default)]
         replace: bool,
+        /// The user's UPN, to find them by later.
+        #[serde(default)]
+        upn: Option<String>,
     },
     /// Remove a factor from a user.
     Revoke {
