@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use vouch::admin::change::{self, Route};
 use vouch::app::App;
 use vouch::config::Config;
 use vouch::factor::Method;
@@ -529,6 +530,29 @@ fn user_ids(config: &Config, user: &UserArg) -> Result<(String, String), Failure
     Ok((tenant, oid.to_ascii_lowercase()))
 }
 
+/// Whether a change is made here or by the running appliance (see `vouch::admin::change`).
+fn change_route(config: &Config) -> Result<Route, Failure> {
+    provision::ensure_dir(&config.state_dir).map_err(other)?;
+    change::route(config).map_err(Failure::Other)
+}
+
+fn enrolment_record(
+    log: &vouch::audit::AuditLog,
+    tid: &str,
+    oid: &str,
+    action: &str,
+    uid: u32,
+) -> Result<(), Failure> {
+    let event = vouch::audit::Event::Enrolment {
+        tid: tid.into(),
+        oid: oid.into(),
+        method: "totp".into(),
+        action: action.into(),
+        uid,
+    };
+    change::record(log, event).map_err(Failure::Other)
+}
+
 fn open_store(config: &Config) -> Result<CredentialStore, Failure> {
     provision::ensure_dir(&config.state_dir).map_err(other)?;
     CredentialStore::open(&config.state_dir).map_err(other)
@@ -556,21 +580,35 @@ fn enroll(command: EnrollCommand) -> Result<(), Failure> {
                 HashArg::Sha512 => Algorithm::Sha512,
             };
             let params = TotpParams { algorithm, digits };
-            let store = open_store(&config)?;
-            let now = vouch::app::Clock::default().now();
-            let new = vouch::store::NewTotp {
-                tenant: &tenant,
-                oid: &oid,
-                params,
-                upn: upn.as_deref(),
+            let uri = match change_route(&config)? {
+                Route::Here { log, uid } => {
+                    let store = open_store(&config)?;
+                    let now = vouch::app::Clock::default().now();
+                    let new = vouch::store::NewTotp {
+                        tenant: &tenant,
+                        oid: &oid,
+                        params,
+                        upn: upn.as_deref(),
+                    };
+                    let seed = store
+                        .enroll_totp_many(&[new], replace, now)
+                        .map_err(other)?
+                        .pop()
+                        .unwrap_or_default();
+                    enrolment_record(&log, &tenant, &oid, "enrol", uid)?;
+                    let account = upn.as_deref().unwrap_or(&oid);
+                    vouch::factor::otp::otpauth_uri(&label, account, &seed, params)
+                }
+                Route::Appliance { socket } => {
+                    let request = serde_json::json!({
+                        "v": 1, "cmd": "enrol_totp", "tid": tenant, "oid": oid,
+                        "digits": digits, "algorithm": algorithm.name(), "replace": replace,
+                        "upn": upn, "issuer": label,
+                    });
+                    let data = change::ask(&socket, &request).map_err(Failure::Other)?;
+                    data["otpauth_uri"].as_str().unwrap_or_default().to_owned()
+                }
             };
-            let seed = store
-                .enroll_totp_many(&[new], replace, now)
-                .map_err(other)?
-                .pop()
-                .unwrap_or_default();
-            let account = upn.as_deref().unwrap_or(&oid);
-            let uri = vouch::factor::otp::otpauth_uri(&label, account, &seed, params);
             println!("TOTP enrolled for {oid} in {tenant}.");
             println!("Scan this code with the user's authenticator app, or enter the URI:");
             println!();
@@ -588,16 +626,27 @@ fn enroll(command: EnrollCommand) -> Result<(), Failure> {
             let method = match method {
                 MethodArg::Totp => Method::Totp,
             };
-            let store = open_store(&config)?;
-            if store.revoke(&tenant, &oid, method).map_err(other)? {
-                println!("{} revoked for {oid} in {tenant}", method.name());
-                Ok(())
-            } else {
-                Err(Failure::Other(format!(
-                    "{oid} in {tenant} has no {} enrolled",
-                    method.name()
-                )))
+            match change_route(&config)? {
+                Route::Here { log, uid } => {
+                    let store = open_store(&config)?;
+                    if !store.revoke(&tenant, &oid, method).map_err(other)? {
+                        return Err(Failure::Other(format!(
+                            "{oid} in {tenant} has no {} enrolled",
+                            method.name()
+                        )));
+                    }
+                    enrolment_record(&log, &tenant, &oid, "revoke", uid)?;
+                }
+                Route::Appliance { socket } => {
+                    let request = serde_json::json!({
+                        "v": 1, "cmd": "revoke", "tid": tenant, "oid": oid,
+                        "method": method.name(),
+                    });
+                    change::ask(&socket, &request).map_err(Failure::Other)?;
+                }
             }
+            println!("{} revoked for {oid} in {tenant}", method.name());
+            Ok(())
         }
         EnrollCommand::List { config } => {
             let config = load(&config)?;
@@ -626,11 +675,69 @@ fn keys(parent: ConfigArg, command: Option<KeysCommand>) -> Result<(), Failure> 
     let report = match command {
         None => admin::list(&load(&parent)?, now),
         Some(KeysCommand::Show { config: c }) => admin::list(&config(&c)?, now),
-        Some(KeysCommand::Stage { config: c, key }) => admin::stage(&config(&c)?, &key, now),
-        Some(KeysCommand::Promote { config: c }) => admin::promote(&config(&c)?, now),
+        Some(KeysCommand::Stage { config: c, key }) => {
+            let config = config(&c)?;
+            match change_route(&config)? {
+                Route::Here { log, uid } => {
+                    let entry = admin::stage_entry(&config, &key, now).map_err(admin_failure)?;
+                    key_record(&log, "stage", &entry.kid, uid)?;
+                    Ok(admin::staged_text(&config, &entry))
+                }
+                Route::Appliance { socket } => {
+                    let request = serde_json::json!({
+                        "v": 1, "cmd": "stage_key", "label": key.label, "id": key.id,
+                        "certificate": key.certificate,
+                    });
+                    let data = change::ask(&socket, &request).map_err(Failure::Other)?;
+                    Ok(format!(
+                        "staged   {}\n{}\n",
+                        data["staged_kid"].as_str().unwrap_or_default(),
+                        data["next_step"].as_str().unwrap_or_default()
+                    ))
+                }
+            }
+        }
+        Some(KeysCommand::Promote { config: c }) => {
+            let config = config(&c)?;
+            match change_route(&config)? {
+                Route::Here { log, uid } => {
+                    let entry = admin::promote_entry(&config, now).map_err(admin_failure)?;
+                    key_record(&log, "promote", &entry.kid, uid)?;
+                    Ok(admin::promoted_text(&config, &entry, now))
+                }
+                Route::Appliance { socket } => {
+                    let request = serde_json::json!({"v": 1, "cmd": "promote_key"});
+                    let data = change::ask(&socket, &request).map_err(Failure::Other)?;
+                    let mut text = format!(
+                        "signing  {}\n",
+                        data["signing_kid"].as_str().unwrap_or_default()
+                    );
+                    if let Some(warning) = data["warning"].as_str() {
+                        text.push_str(&format!("warning: {warning}\n"));
+                    }
+                    text.push_str(data["next_step"].as_str().unwrap_or_default());
+                    text.push('\n');
+                    Ok(text)
+                }
+            }
+        }
     };
     print!("{}", report.map_err(admin_failure)?);
     Ok(())
+}
+
+fn key_record(
+    log: &vouch::audit::AuditLog,
+    action: &str,
+    kid: &str,
+    uid: u32,
+) -> Result<(), Failure> {
+    let event = vouch::audit::Event::Key {
+        action: action.into(),
+        kid: kid.into(),
+        uid,
+    };
+    change::record(log, event).map_err(Failure::Other)
 }
 
 fn hsm(command: &vouch::signer::admin::HsmCommand) -> Result<(), Failure> {

@@ -402,6 +402,99 @@ async fn a_key_staged_over_the_socket_is_published_at_once_and_promotion_makes_i
     assert!(audit.contains(r#""action":"stage""#) && audit.contains(r#""action":"promote""#));
 }
 
+fn vouch_cli(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .args(args)
+        .output()
+        .expect("vouch runs")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn command_line_changes_go_through_the_running_appliance_and_are_audited() {
+    let vouch = Appliance::start().await;
+    let config = vouch.config.to_str().unwrap().to_owned();
+    let oid = "0d9c7f3e-2b1a-4c5d-8e6f-7a8b9c0d1e2f";
+    let enrol = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || {
+            vouch_cli(&[
+                "enroll",
+                "totp",
+                "-c",
+                &config,
+                "--tenant",
+                TENANT,
+                "--oid",
+                oid,
+                "--upn",
+                "grace@contoso.com",
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&enrol.stdout);
+    assert!(
+        enrol.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&enrol.stderr)
+    );
+    assert!(
+        stdout.contains("otpauth://totp/vouch:grace%40contoso.com?"),
+        "{stdout}"
+    );
+    let found = vouch.ask(json!({"v": 1, "cmd": "enrolments", "find": "grace@"}));
+    assert_eq!(found["data"]["enrolments"][0]["oid"], oid, "{found}");
+
+    let stage = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || vouch_cli(&["keys", "stage", "-c", &config])
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&stage.stdout).into_owned();
+    assert!(
+        stage.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&stage.stderr)
+    );
+    let keys = vouch.ask(json!({"v": 1, "cmd": "keys"}));
+    let staged = keys["data"]["staged_kid"]
+        .as_str()
+        .expect("a staged key")
+        .to_owned();
+    assert!(stdout.contains(&staged), "{stdout}");
+
+    let revoke = tokio::task::spawn_blocking(move || {
+        vouch_cli(&[
+            "enroll", "revoke", "-c", &config, "--tenant", TENANT, "--oid", oid,
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(
+        revoke.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoke.stderr)
+    );
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let audit = vouch.audit_text();
+    let own = std::fs::metadata("/proc/self").map(|m| {
+        use std::os::unix::fs::MetadataExt as _;
+        m.uid()
+    });
+    let uid = format!(r#""uid":{}"#, own.unwrap());
+    for needle in [
+        r#""action":"enrol""#,
+        r#""action":"stage""#,
+        r#""action":"revoke""#,
+        uid.as_str(),
+    ] {
+        assert!(audit.contains(needle), "{needle} missing from\n{audit}");
+    }
+}
+
 /// A loopback port that was free a moment ago.
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

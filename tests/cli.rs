@@ -298,6 +298,18 @@ fn enrolment_prints_a_scannable_uri_and_refuses_a_second_seed_without_replace() 
     ];
     assert!(vouch(dir.path(), &revoke).status.success());
     assert_eq!(vouch(dir.path(), &revoke).status.code(), Some(1));
+
+    let trail = std::fs::read_to_string(dir.path().join("vouch-state/audit/audit-000001.jsonl"))
+        .expect("the command line keeps the audit trail while the appliance is stopped");
+    let enrolled = trail.matches(r#""action":"enrol""#).count();
+    let revoked = trail.matches(r#""action":"revoke""#).count();
+    assert_eq!(
+        (enrolled, revoked),
+        (2, 1),
+        "only changes that happened:\n{trail}"
+    );
+    let verify = vouch(dir.path(), &["audit", "verify", "--config", "vouch.toml"]);
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
 }
 
 /// A folder with a configuration trusting `entra` and the example user enrolled by the CLI;

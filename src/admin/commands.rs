@@ -27,7 +27,18 @@ pub async fn run(ctx: &Context, request: Request, uid: u32) -> Result<Value, Pro
             .set_log_filter(&filter)
             .map(|()| json!({ "filter": filter })),
         Request::Keys {} => keys(&app),
-        Request::StageKey {} => stage_key(&app, uid).await,
+        Request::StageKey {
+            label,
+            id,
+            certificate,
+        } => {
+            let args = crate::signer::admin::StageArgs {
+                label,
+                id,
+                certificate,
+            };
+            stage_key(&app, args, uid).await
+        }
         Request::PromoteKey {} => promote_key(&app, uid).await,
         Request::Tenants {} => Ok(tenants(&app)),
         Request::TrustStores {} => Ok(trust_stores(&app)),
@@ -39,7 +50,11 @@ pub async fn run(ctx: &Context, request: Request, uid: u32) -> Result<Value, Pro
             algorithm,
             replace,
             upn,
+            issuer,
         } => {
+            if issuer.is_empty() || issuer.len() > 64 || issuer.chars().any(char::is_control) {
+                return Err(invalid("issuer must be 1 to 64 printable characters"));
+            }
             let (tid, oid) = user(&tid, &oid)?;
             if !(6..=8).contains(&digits) {
                 return Err(invalid("digits must be 6, 7 or 8"));
@@ -62,7 +77,7 @@ pub async fn run(ctx: &Context, request: Request, uid: u32) -> Result<Value, Pro
                 .unwrap_or_default();
             enrolment(&app, &tid, &oid, "enrol", uid).await?;
             let account = upn.as_deref().unwrap_or(&oid);
-            let uri = crate::factor::otp::otpauth_uri("vouch", account, &seed, params);
+            let uri = crate::factor::otp::otpauth_uri(&issuer, account, &seed, params);
             Ok(json!({ "tid": tid, "oid": oid, "upn": upn, "otpauth_uri": uri }))
         }
         Request::Revoke { tid, oid, method } => {
@@ -232,13 +247,14 @@ async fn key_event(app: &App, action: &str, kid: &str, uid: u32) -> Result<(), P
     })
 }
 
-async fn stage_key(app: &App, uid: u32) -> Result<Value, Problem> {
-    use crate::signer::admin::{StageArgs, stage_entry};
+async fn stage_key(
+    app: &App,
+    args: crate::signer::admin::StageArgs,
+    uid: u32,
+) -> Result<Value, Problem> {
+    use crate::signer::admin::stage_entry;
     use crate::signer::keyring::unix_time;
-    let entry = change_ring(app, |config, now| {
-        stage_entry(config, &StageArgs::default(), now)
-    })
-    .await?;
+    let entry = change_ring(app, move |config, now| stage_entry(config, &args, now)).await?;
     key_event(app, "stage", &entry.kid, uid).await?;
     Ok(json!({
         "staged_kid": entry.kid,

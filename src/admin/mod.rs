@@ -38,6 +38,7 @@
 //! polls them every second. Answers carry no code, token or hint; `recent` shortens `oid`.
 //! `enrol_totp` answers the new seed's otpauth:// URI once, for the operator to hand over.
 
+pub mod change;
 pub mod client;
 mod commands;
 pub mod config;

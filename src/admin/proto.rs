@@ -30,7 +30,17 @@ pub enum Request {
     /// The signing key, any staged key, and the signer pool.
     Keys {},
     /// Create the next signing key.
-    StageKey {},
+    StageKey {
+        /// A device key by label (CKA_LABEL); with neither, a new software key.
+        #[serde(default)]
+        label: Option<String>,
+        /// A device key by hex id (CKA_ID), or a PIV slot such as `9d`.
+        #[serde(default)]
+        id: Option<String>,
+        /// A PEM certificate for the device key, when the devices hold none.
+        #[serde(default)]
+        certificate: Option<std::path::PathBuf>,
+    },
     /// Make the staged key the signing key (applies at the next restart).
     PromoteKey {},
     /// Onboarded tenants and their Entra key caches.
@@ -55,6 +65,9 @@ pub enum Request {
         /// The user's UPN, to find them by later.
         #[serde(default)]
         upn: Option<String>,
+        /// The name the authenticator app shows beside the account.
+        #[serde(default = "default_issuer")]
+        issuer: String,
     },
     /// Remove a factor from a user.
     Revoke {
@@ -67,6 +80,10 @@ pub enum Request {
 
 fn default_limit() -> usize {
     50
+}
+
+fn default_issuer() -> String {
+    "vouch".into()
 }
 
 fn default_digits() -> u8 {
@@ -86,7 +103,7 @@ impl Request {
             Request::Reload {} => "reload",
             Request::LogLevel { .. } => "log_level",
             Request::Keys {} => "keys",
-            Request::StageKey {} => "stage_key",
+            Request::StageKey { .. } => "stage_key",
             Request::PromoteKey {} => "promote_key",
             Request::Tenants {} => "tenants",
             Request::TrustStores {} => "trust_stores",
@@ -102,7 +119,7 @@ impl Request {
             self,
             Request::Reload {}
                 | Request::LogLevel { .. }
-                | Request::StageKey {}
+                | Request::StageKey { .. }
                 | Request::PromoteKey {}
                 | Request::EnrolTotp { .. }
                 | Request::Revoke { .. }

@@ -99,6 +99,9 @@ impl AuditConfig {
 pub enum AuditError {
     #[error("audit trail in {dir}: {detail}")]
     Open { dir: PathBuf, detail: String },
+    /// Another process (a running appliance) writes this trail.
+    #[error("audit trail in {dir} is in use by another process, most likely the running appliance")]
+    InUse { dir: PathBuf },
 }
 
 struct Pending {
@@ -111,7 +114,13 @@ pub struct AuditLog {
     records: mpsc::Sender<Pending>,
     head: Arc<Mutex<Head>>,
     dir: PathBuf,
+    /// `LOCK` in the trail's folder, locked for as long as this log is open, so that only
+    /// one process appends.
+    _lock: File,
 }
+
+/// The file whose lock says which process writes the trail.
+const LOCK: &str = "writer.lock";
 
 impl AuditLog {
     /// Opens the trail in `dir`, recovering the chain head, and starts its writer thread.
@@ -121,6 +130,21 @@ impl AuditLog {
             detail: e.to_string(),
         };
         fs::create_dir_all(dir).map_err(failed)?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK))
+            .map_err(failed)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(AuditError::InUse {
+                    dir: dir.to_owned(),
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(failed(e)),
+        }
         let recovered = chain::recover(dir).map_err(failed)?;
         let file = OpenOptions::new()
             .create(true)
@@ -155,6 +179,7 @@ impl AuditLog {
             records,
             head,
             dir: dir.to_owned(),
+            _lock: lock,
         })
     }
 
@@ -166,6 +191,17 @@ impl AuditLog {
             .send(Pending { event, done })
             .map_err(|_| stopped())?;
         synced.await.map_err(|_| stopped())?
+    }
+
+    /// Appends `event` and waits until it is on disk, for callers outside an async runtime
+    /// (the command line).
+    pub fn record_blocking(&self, event: Event) -> Result<(), String> {
+        let (done, synced) = oneshot::channel();
+        let stopped = || "the audit writer has stopped".to_owned();
+        self.records
+            .send(Pending { event, done })
+            .map_err(|_| stopped())?;
+        synced.blocking_recv().map_err(|_| stopped())?
     }
 
     /// Appends `event` without waiting; a failure is logged. For events whose caller has

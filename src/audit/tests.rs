@@ -184,6 +184,27 @@ async fn a_record_carries_who_and_what_and_its_link() {
 }
 
 #[test]
+fn a_second_writer_of_one_trail_is_refused_until_the_first_closes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = AuditLog::open(dir.path(), DEFAULT_MAX_FILE_BYTES).expect("open");
+    let Err(e) = AuditLog::open(dir.path(), DEFAULT_MAX_FILE_BYTES) else {
+        panic!("two writers on one trail");
+    };
+    assert!(matches!(e, AuditError::InUse { .. }), "{e}");
+    assert!(e.to_string().contains("running appliance"), "{e}");
+    drop(first);
+    let second = AuditLog::open(dir.path(), DEFAULT_MAX_FILE_BYTES).expect("reopen");
+    let event = Event::Key {
+        action: "stage".into(),
+        kid: "k".into(),
+        uid: 0,
+    };
+    second.record_blocking(event).expect("recorded");
+    let files = chain::files(dir.path()).expect("files");
+    assert_eq!(files.len(), 1, "the lock file is not a trail file");
+}
+
+#[test]
 fn an_unreadable_last_record_stops_the_start_with_a_pointer_to_verify() {
     let dir = tempfile::tempdir().expect("tempdir");
     fs::write(dir.path().join("audit-000001.jsonl"), "not json\n").expect("write");

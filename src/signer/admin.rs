@@ -103,14 +103,19 @@ fn describe(ring: &KeyRing, now: i64) -> String {
 /// Stages the next key: published now, signing after the overlap.
 pub fn stage(config: &Config, args: &StageArgs, now: i64) -> Result<String, AdminError> {
     let entry = stage_entry(config, args, now)?;
-    Ok(format!(
+    Ok(staged_text(config, &entry))
+}
+
+/// What `vouch keys stage` prints about the key it staged.
+pub fn staged_text(config: &Config, entry: &RingEntry) -> String {
+    format!(
         "staged   {}  {}\npublished now; it signs from {} (after {} h, while Entra's cached \
          JWKS catches up). A running vouch picks it up within a minute.\n",
         entry.kid,
         entry.key,
         unix_time(entry.signs_from),
         config.signing.overlap_secs / 3600
-    ))
+    )
 }
 
 /// Stages the next key and stores the ring; returns the staged key's entry.
@@ -198,12 +203,17 @@ fn same_key_everywhere(
 /// Makes the staged key sign now.
 pub fn promote(config: &Config, now: i64) -> Result<String, AdminError> {
     let entry = promote_entry(config, now)?;
+    Ok(promoted_text(config, &entry, now))
+}
+
+/// What `vouch keys promote` prints about the key that signs now.
+pub fn promoted_text(config: &Config, entry: &RingEntry, now: i64) -> String {
     let mut out = format!("signing  {}  {}\n", entry.kid, entry.key);
-    if let Some(warning) = early_promotion(config, &entry, now) {
+    if let Some(warning) = early_promotion(config, entry, now) {
         out.push_str(&format!("warning: {warning}\n"));
     }
     out.push_str("A running vouch signs with it within a minute.\n");
-    Ok(out)
+    out
 }
 
 /// Makes the staged key sign now and stores the ring; returns the promoted key's entry.
