@@ -41,8 +41,8 @@ fn turn() -> Option<MutexGuard<'static, ()>> {
 
 /// A provisioned card in the reader, once pcscd shows it, and a PIN file for it.
 struct Card {
-    /// Held so that the card stays in the reader until the test ends.
-    _card: SimCard,
+    /// The emulated card: it stays in the reader until the test ends.
+    card: SimCard,
     provisioned: Provisioned,
     dir: tempfile::TempDir,
     pin_file: PathBuf,
@@ -86,7 +86,7 @@ fn inserted_card_with(prepare: impl FnOnce(&SimCard)) -> Card {
         std::thread::sleep(Duration::from_millis(100));
     }
     Card {
-        _card: card,
+        card,
         provisioned,
         dir,
         pin_file,
@@ -221,6 +221,81 @@ async fn rotates_to_slot_9d(card: Card, second: Vec<u8>) {
         .validate(&token, &expected())
         .expect("Entra accepts the new key's token");
     stand.shutdown().await;
+}
+
+#[test]
+fn a_card_pulled_between_sign_ins_answers_temporarily_unavailable_and_signing_resumes() {
+    let Some(_turn) = turn() else { return };
+    let card = inserted_card();
+    run(survives_removal(card));
+}
+
+async fn survives_removal(card: Card) {
+    let stand = Stand::start_with(&piv_signer(&card.pin_file), "").await;
+    let seed = stand.enroll(TotpParams::default());
+    assert!(sign_in(&stand, &seed).await.is_some());
+
+    card.card.remove();
+    stand.app.clock.advance(30);
+    let now = stand.app.clock.now();
+    let mut claims = stand.entra.hint_claims(TENANT, USER_OID, USER_SUB, APP_ID);
+    claims["iat"] = now.into();
+    claims["nbf"] = now.into();
+    claims["exp"] = (now - 1).into();
+    let page = stand
+        .authorize(&Stand::entra_form(&stand.entra.hint(&claims)))
+        .await;
+    let done = stand
+        .submit_code(&page, &stand.code(&seed, TotpParams::default()))
+        .await;
+    assert_posted_error(&done, "temporarily_unavailable");
+
+    wait_until_pcscd_sees_no_card(&card.pin_file).await;
+    card.card.insert(VPCD_PORT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !stand.app.signer.is_available() {
+        assert!(Instant::now() < deadline, "signing did not resume");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stand.app.clock.advance(30);
+    let token = sign_in(&stand, &seed).await.expect("signed again");
+    stand
+        .relying_party()
+        .await
+        .validate(&token, &expected())
+        .expect("Entra accepts the token signed after the card came back");
+    stand.shutdown().await;
+}
+
+/// pcscd records a vpcd card's removal at its next poll; a card put back before then is
+/// taken for the old one. A physical reader reports removal by itself.
+async fn wait_until_pcscd_sees_no_card(pin_file: &Path) {
+    let config = vouch_hsm::piv::PivConfig {
+        reader: Some(READER.into()),
+        slot: vouch_hsm::piv::Slot::default(),
+        pin_file: pin_file.to_owned(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let config = config.clone();
+        let status = tokio::task::spawn_blocking(move || vouch_hsm::piv::status(&config))
+            .await
+            .unwrap()
+            .unwrap();
+        if status
+            .readers
+            .iter()
+            .any(|r| r.name == READER && r.card.is_none())
+        {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pcscd did not notice the card leave"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 fn vouch(dir: &Path, args: &[&str]) -> Output {
