@@ -404,7 +404,7 @@ impl Config {
         if !(1..=20).contains(&otp_max_failures) {
             return Err(err("otp.max_failures", "must be 1 to 20".into()));
         }
-        let signer_max_in_flight = raw.signer.max_in_flight.unwrap_or(64);
+        let signer_max_in_flight = raw.signer.max_in_flight.unwrap_or(256);
         if !(1..=4096).contains(&signer_max_in_flight) {
             return Err(err("signer.max_in_flight", "must be 1 to 4096".into()));
         }
