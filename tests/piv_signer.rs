@@ -117,15 +117,18 @@ fn kid_of(token: &str) -> String {
     header["kid"].as_str().unwrap().to_owned()
 }
 
-async fn sign_in(stand: &Stand, seed: &[u8]) -> Option<String> {
+/// Entra's default hint, issued at the appliance's (perhaps advanced) clock.
+fn hint_now(stand: &Stand) -> String {
     let now = stand.app.clock.now();
     let mut claims = stand.entra.hint_claims(TENANT, USER_OID, USER_SUB, APP_ID);
     claims["iat"] = now.into();
     claims["nbf"] = now.into();
     claims["exp"] = (now - 1).into();
-    let page = stand
-        .authorize(&Stand::entra_form(&stand.entra.hint(&claims)))
-        .await;
+    stand.entra.hint(&claims)
+}
+
+async fn sign_in(stand: &Stand, seed: &[u8]) -> Option<String> {
+    let page = stand.authorize(&Stand::entra_form(&hint_now(stand))).await;
     let code = stand.code(seed, TotpParams::default());
     let done = stand.submit_code(&page, &code).await;
     answer(&done).get("id_token").map(str::to_owned)
@@ -237,14 +240,7 @@ async fn survives_removal(card: Card) {
 
     card.card.remove();
     stand.app.clock.advance(30);
-    let now = stand.app.clock.now();
-    let mut claims = stand.entra.hint_claims(TENANT, USER_OID, USER_SUB, APP_ID);
-    claims["iat"] = now.into();
-    claims["nbf"] = now.into();
-    claims["exp"] = (now - 1).into();
-    let page = stand
-        .authorize(&Stand::entra_form(&stand.entra.hint(&claims)))
-        .await;
+    let page = stand.authorize(&Stand::entra_form(&hint_now(&stand))).await;
     let done = stand
         .submit_code(&page, &stand.code(&seed, TotpParams::default()))
         .await;

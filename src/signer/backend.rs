@@ -174,18 +174,7 @@ fn check_backend(
                 ));
             }
             let key = key_ref(key_label, key_id)?;
-            let pin = match (pin_file, pin_credential) {
-                (Some(f), None) => PinSource::File(resolve(f)),
-                (None, Some(c)) => PinSource::Credential(c),
-                _ => {
-                    return Err((
-                        "pin_file",
-                        "give exactly one of pin_file (mode 0600) or pin_credential (a \
-                         systemd LoadCredential= name); never the PIN itself"
-                            .into(),
-                    ));
-                }
-            };
+            let pin = pin_source(pin_file, pin_credential, resolve)?;
             Ok(BackendConfig {
                 device: Device::Pkcs11 {
                     config: Pkcs11Config {
@@ -224,19 +213,11 @@ fn check_backend(
                 Some(s) => s.parse().map_err(|e| ("slot", e))?,
                 None => vouch_hsm::piv::Slot::default(),
             };
-            // An absolute path is a file; a bare name is looked up in systemd's
-            // $CREDENTIALS_DIRECTORY when the key is opened.
-            let pin_file = match (pin_file, pin_credential) {
-                (Some(f), None) => resolve(f),
-                (None, Some(c)) if !c.is_empty() && !c.contains('/') => PathBuf::from(c),
-                _ => {
-                    return Err((
-                        "pin_file",
-                        "give exactly one of pin_file (mode 0600) or pin_credential (a \
-                         systemd LoadCredential= name); never the PIN itself"
-                            .into(),
-                    ));
-                }
+            // The PIV backend takes a credential as a bare name, which it looks up in
+            // systemd's $CREDENTIALS_DIRECTORY when the key is opened.
+            let pin_file = match pin_source(pin_file, pin_credential, resolve)? {
+                PinSource::File(path) => path,
+                PinSource::Credential(name) => PathBuf::from(name),
             };
             Ok(BackendConfig {
                 device: Device::Piv {
@@ -249,6 +230,24 @@ fn check_backend(
                 workers: workers(w.or(Some(1)))?,
             })
         }
+    }
+}
+
+/// Where the PIN comes from: exactly one of a file or a systemd credential.
+fn pin_source(
+    file: Option<PathBuf>,
+    credential: Option<String>,
+    resolve: &dyn Fn(PathBuf) -> PathBuf,
+) -> Result<PinSource, (&'static str, String)> {
+    match (file, credential) {
+        (Some(f), None) => Ok(PinSource::File(resolve(f))),
+        (None, Some(c)) if !c.is_empty() && !c.contains('/') => Ok(PinSource::Credential(c)),
+        _ => Err((
+            "pin_file",
+            "give exactly one of pin_file (mode 0600) or pin_credential (a systemd \
+             LoadCredential= name); never the PIN itself"
+                .into(),
+        )),
     }
 }
 
