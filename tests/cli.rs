@@ -399,6 +399,85 @@ async fn a_code_spent_before_a_kill_is_refused_after_the_restart() {
     assert!(running.terminate().success());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_during_sign_ins_loses_no_audit_record_of_a_token_given() {
+    let entra = Authority::start().await.expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    lab(dir.path(), &entra);
+    let store = vouch::store::CredentialStore::open(&dir.path().join("vouch-state")).unwrap();
+    let oids: Vec<String> = (0..40)
+        .map(|i| format!("5e1f0000-0000-4000-8000-{i:012x}"))
+        .collect();
+    let users: Vec<vouch::store::NewTotp<'_>> = oids
+        .iter()
+        .map(|oid| vouch::store::NewTotp {
+            tenant: TENANT,
+            oid,
+            params: Default::default(),
+            upn: None,
+        })
+        .collect();
+    let seeds = store.enroll_totp_many(&users, false, 0).unwrap();
+    drop(store);
+    let (mut running, browser) = serve_lab(dir.path()).await;
+
+    let now = entra_sim::unix_now();
+    let given = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for (oid, seed) in oids.iter().zip(&seeds) {
+        let mut claims = entra.hint_claims(TENANT, oid, &format!("sub-{oid}"), APP_ID);
+        claims["iat"] = now.into();
+        let form = Stand::entra_form(&entra.hint(&claims));
+        let code = vouch::factor::otp::totp(seed, Default::default(), now);
+        let (browser, given, oid) = (browser.clone(), given.clone(), oid.clone());
+        tasks.push(tokio::spawn(async move {
+            let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let Ok(page) = browser.post_form("/eam/authorize", &fields).await else {
+                return;
+            };
+            let Some(code_form) = page.form() else { return };
+            let done = browser
+                .submit(&code_form, &[("code", code.as_str()), ("action", "verify")])
+                .await;
+            let token = done
+                .ok()
+                .and_then(|d| d.form())
+                .and_then(|f| f.get("id_token").map(str::to_owned));
+            if token.is_some() {
+                given.lock().unwrap().push(oid);
+            }
+        }));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while given.lock().unwrap().len() < 5 {
+        assert!(std::time::Instant::now() < deadline, "no sign-in finished");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    running.child.kill().expect("SIGKILL");
+    running.child.wait().expect("killed");
+    for task in tasks {
+        let _ = task.await;
+    }
+    drop(running);
+
+    let (running, _) = serve_lab(dir.path()).await;
+    assert!(running.terminate().success());
+    let verify = vouch(dir.path(), &["audit", "verify", "--config", "vouch.toml"]);
+    assert!(verify.status.success(), "{}", text(&verify.stdout));
+    let trail = std::fs::read_to_string(dir.path().join("vouch-state/audit/audit-000001.jsonl"))
+        .expect("trail");
+    let given = given.lock().unwrap().clone();
+    assert!(given.len() >= 5 && given.len() <= oids.len());
+    for oid in &given {
+        let recorded = trail.lines().any(|line| {
+            line.contains(r#""event":"sign_in""#)
+                && line.contains(&format!(r#""oid":"{oid}""#))
+                && line.contains(r#""outcome":"token""#)
+        });
+        assert!(recorded, "{oid} got a token but has no record:\n{trail}");
+    }
+}
+
 fn hang_up(running: &Running) {
     let pid = running.child.id().to_string();
     let sent = Command::new("kill").args(["-HUP", &pid]).status();

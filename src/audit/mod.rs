@@ -3,7 +3,7 @@
 //! Each event is one JSON line in `audit/audit-NNNNNN.jsonl` under the state directory:
 //!
 //! ```json
-//! {"seq":41,"time":1764838800,"prev":"9f2c…","event":"signin","tid":"…","oid":"…",
+//! {"seq":41,"time":1764838800,"prev":"9f2c…","event":"sign_in","tid":"…","oid":"…",
 //!  "method":"totp","amr":"otp","outcome":"token","reason":"code accepted","source":"192.0.2.7"}
 //! ```
 //!
