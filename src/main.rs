@@ -168,7 +168,19 @@ enum MethodArg {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A mistake on the command line exits 64 (EX_USAGE), as a bad configuration does; help
+    // and the version are not mistakes.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(64)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let log = init_logging();
 
     let result = match cli.command {

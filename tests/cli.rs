@@ -478,6 +478,31 @@ async fn a_kill_during_sign_ins_loses_no_audit_record_of_a_token_given() {
     }
 }
 
+#[test]
+fn a_command_line_mistake_exits_64_and_help_exits_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for args in [
+        &["no-such-command"][..],
+        &["serve", "--no-such-flag"],
+        &["enroll", "totp", "--digits", "9"],
+        &["keys", "stage", "--label", "a", "--id", "01"],
+    ] {
+        let out = vouch(dir.path(), args);
+        assert_eq!(
+            out.status.code(),
+            Some(64),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!text(&out.stderr).is_empty(), "{args:?} says what is wrong");
+    }
+    for args in [&["--help"][..], &["--version"], &["keys", "--help"]] {
+        let out = vouch(dir.path(), args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(!text(&out.stdout).is_empty());
+    }
+}
+
 fn hang_up(running: &Running) {
     let pid = running.child.id().to_string();
     let sent = Command::new("kill").args(["-HUP", &pid]).status();
