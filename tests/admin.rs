@@ -524,7 +524,8 @@ async fn trust_stores_show_each_crl_fresh_or_stale_over_the_socket_and_in_metric
         std::fs::write(dir.join("stale.crl"), stale).unwrap();
         format!(
             "[metrics]\nlisten = \"127.0.0.1:{port}\"\n\n[[trust_store]]\nname = \"cards\"\n\
-             shared = true\nbinding = \"upn\"\namr = \"sc\"\nroots = [\"root.pem\"]\ncrl_files = [\"fresh.crl\", \"stale.crl\"]\n\
+             shared = true\nbinding = \"upn\"\namr = \"sc\"\nroots = [\"root.pem\"]\n\
+             crl_files = [\"fresh.crl\", \"stale.crl\"]\n\
              crl_urls = [\"http://127.0.0.1:{closed}/issuing.crl\"]\n"
         )
     })

@@ -326,7 +326,8 @@ fn crl_status(config: Option<&Path>, at: Option<&str>) -> Result<ExitCode, Usage
         let (answers, failures) = store.ocsp.counts();
         if store.ocsp_policy != super::OcspPolicy::Off {
             println!(
-                "  OCSP responders named by certificates; answers cached here: {answers}, failing: {failures}"
+                "  OCSP responders named by certificates; answers cached here: {answers}, \
+                 failing: {failures}"
             );
         }
     }

@@ -172,7 +172,12 @@ async fn ask_responder(
     match result {
         Ok(answer) => store.ocsp.store(need.key.clone(), answer),
         Err(detail) => {
-            tracing::debug!(store = %store.name, responder = %need.responder, %detail, "OCSP failed");
+            tracing::debug!(
+                store = %store.name,
+                responder = %need.responder,
+                %detail,
+                "OCSP failed"
+            );
             store.ocsp.record_failure(need.key.clone(), at, detail);
         }
     }

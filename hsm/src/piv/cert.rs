@@ -45,7 +45,8 @@ pub(crate) fn parse(device: &str, der: &[u8]) -> Result<SlotCertificate, HsmErro
     };
     if bits != RSA_BITS {
         return Err(unusable(format!(
-            "certificate for an RSA-{RSA_BITS} key (the slot's certificate holds another key type or size)"
+            "certificate for an RSA-{RSA_BITS} key (the slot's certificate holds another key \
+             type or size)"
         )));
     }
 

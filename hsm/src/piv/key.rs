@@ -121,7 +121,11 @@ impl Shared {
     /// Remembers a PIN the card refused, so it is never presented again.
     fn note_refusal<T>(&self, pin: &Pin, result: Result<T, HsmError>) -> Result<T, HsmError> {
         if let Err(error @ (HsmError::WrongPin { .. } | HsmError::PinBlocked { .. })) = &result {
-            tracing::warn!(key = %self.name, %error, "PIN refused; vouch will not present it again until the PIN file changes");
+            tracing::warn!(
+                key = %self.name,
+                %error,
+                "PIN refused; vouch will not present it again until the PIN file changes"
+            );
             let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
             *refused = Some((pin.fingerprint(), error.clone()));
         }
