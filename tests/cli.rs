@@ -22,10 +22,6 @@ fn vouch(dir: &Path, args: &[&str]) -> Output {
         .expect("vouch runs")
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 /// A `vouch serve` child and the address it logged.
 struct Running {
     child: Child,

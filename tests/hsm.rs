@@ -7,7 +7,7 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -50,27 +50,10 @@ fn pkcs11_signer(t: &TestToken, key: &str, pin_file: &Path) -> String {
 
 /// A whole sign-in at the appliance's clock, returning the id_token.
 async fn sign_in(stand: &Stand, seed: &[u8]) -> Option<String> {
-    let page = stand.authorize(&Stand::entra_form(&hint_now(stand))).await;
+    let page = stand.authorize(&Stand::entra_form(&stand.hint_now())).await;
     let code = stand.code(seed, TotpParams::default());
     let done = stand.submit_code(&page, &code).await;
     answer(&done).get("id_token").map(str::to_owned)
-}
-
-/// Entra's default hint, issued at the appliance's (perhaps advanced) clock.
-fn hint_now(stand: &Stand) -> String {
-    let now = stand.app.clock.now();
-    let mut claims = stand.entra.hint_claims(TENANT, USER_OID, USER_SUB, APP_ID);
-    claims["iat"] = now.into();
-    claims["nbf"] = now.into();
-    claims["exp"] = (now - 1).into();
-    stand.entra.hint(&claims)
-}
-
-fn kid_of(token: &str) -> String {
-    let header = token.split('.').next().expect("header");
-    let json = vouch::jose::b64url_decode(header, "header").expect("base64url");
-    let header: serde_json::Value = serde_json::from_slice(&json).expect("json");
-    header["kid"].as_str().expect("kid").to_owned()
 }
 
 async fn jwks_kids(stand: &Stand) -> Vec<String> {
@@ -81,12 +64,6 @@ async fn jwks_kids(stand: &Stand) -> Vec<String> {
         .iter()
         .map(|k| k["kid"].as_str().expect("kid").to_owned())
         .collect()
-}
-
-fn kid(certificate: &[u8]) -> String {
-    published_from_certificate(certificate)
-        .expect("certificate")
-        .kid
 }
 
 #[tokio::test]
@@ -177,7 +154,7 @@ async fn a_token_that_fails_answers_temporarily_unavailable_and_signs_again_by_i
     // Logging out every session of the process is what a token reset looks like to vouch.
     t.log_out_everyone().expect("logout");
     stand.app.clock.advance(30);
-    let page = stand.authorize(&Stand::entra_form(&hint_now(&stand))).await;
+    let page = stand.authorize(&Stand::entra_form(&stand.hint_now())).await;
     let done = stand
         .submit_code(&page, &stand.code(&seed, TotpParams::default()))
         .await;
@@ -243,8 +220,8 @@ async fn a_full_signer_queue_answers_temporarily_unavailable_at_once() {
     })
     .await;
     let seed = stand.enroll(TotpParams::default());
-    let first = stand.authorize(&Stand::entra_form(&hint_now(&stand))).await;
-    let second = stand.authorize(&Stand::entra_form(&hint_now(&stand))).await;
+    let first = stand.authorize(&Stand::entra_form(&stand.hint_now())).await;
+    let second = stand.authorize(&Stand::entra_form(&stand.hint_now())).await;
 
     let signing = {
         let (browser, form) = (stand.browser.clone(), first.form().expect("form"));
@@ -407,18 +384,6 @@ async fn staging_a_key_that_is_not_on_the_token_changes_nothing() {
     assert_eq!(ring, after, "the ring is untouched");
 }
 
-fn vouch(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vouch"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("vouch runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 #[test]
 fn hsm_status_and_test_sign_report_the_token_key_and_certificate() {
     let (dir, t) = token();
@@ -432,7 +397,7 @@ fn hsm_status_and_test_sign_report_the_token_key_and_certificate() {
     .expect("config");
     let config = config.to_str().expect("utf-8");
 
-    let out = vouch(dir.path(), &["hsm", "status", "--config", config]);
+    let out = run_vouch(dir.path(), &["hsm", "status", "--config", config]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     for needle in [
@@ -446,7 +411,7 @@ fn hsm_status_and_test_sign_report_the_token_key_and_certificate() {
         assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
     }
 
-    let out = vouch(dir.path(), &["hsm", "test-sign", "--config", config]);
+    let out = run_vouch(dir.path(), &["hsm", "test-sign", "--config", config]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
@@ -491,39 +456,39 @@ fn hsm_commands_exit_1_with_the_reason_when_the_token_cannot_be_used() {
     ];
     for (config, reason) in cases {
         for command in ["status", "test-sign"] {
-            let out = vouch(dir.path(), &["hsm", command, "--config", &config]);
+            let out = run_vouch(dir.path(), &["hsm", command, "--config", &config]);
             let stderr = text(&out.stderr);
             assert_eq!(out.status.code(), Some(1), "{config} {command}: {stderr}");
             assert!(stderr.contains(reason), "{reason} missing from: {stderr}");
         }
     }
     let bad = write("bad.toml", pkcs11_signer(&t, "", &t.pin_file));
-    let out = vouch(dir.path(), &["hsm", "status", "--config", &bad]);
+    let out = run_vouch(dir.path(), &["hsm", "status", "--config", &bad]);
     assert_eq!(out.status.code(), Some(64), "{}", text(&out.stderr));
 }
 
 #[test]
 fn keys_commands_take_a_software_key_from_next_to_active_and_keep_the_old_one_retiring() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = vouch(dir.path(), &["keys"]);
+    let out = run_vouch(dir.path(), &["keys"]);
     let first = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(first.starts_with("active "), "{first}");
     let old = first.split_whitespace().nth(1).expect("kid").to_owned();
 
-    let out = vouch(dir.path(), &["keys", "stage"]);
+    let out = run_vouch(dir.path(), &["keys", "stage"]);
     let staged = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let new = staged.split_whitespace().nth(1).expect("kid").to_owned();
     assert!(staged.contains("signs from"), "{staged}");
 
-    let out = vouch(dir.path(), &["keys", "show"]);
+    let out = run_vouch(dir.path(), &["keys", "show"]);
     let listing = text(&out.stdout);
     assert!(listing.contains(&format!("next     {new}")), "{listing}");
     assert!(listing.contains(&format!("active   {old}")), "{listing}");
     assert!(listing.contains("retiring at"), "{listing}");
 
-    let out = vouch(dir.path(), &["keys", "stage"]);
+    let out = run_vouch(dir.path(), &["keys", "stage"]);
     assert_eq!(out.status.code(), Some(64), "a second stage is refused");
     assert!(
         text(&out.stderr).contains("already staged"),
@@ -531,10 +496,10 @@ fn keys_commands_take_a_software_key_from_next_to_active_and_keep_the_old_one_re
         text(&out.stderr)
     );
 
-    let out = vouch(dir.path(), &["keys", "promote"]);
+    let out = run_vouch(dir.path(), &["keys", "promote"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("warning: it was published only"));
-    let out = vouch(dir.path(), &["keys"]);
+    let out = run_vouch(dir.path(), &["keys"]);
     let listing = text(&out.stdout);
     assert!(listing.contains(&format!("active   {new}")), "{listing}");
     assert!(listing.contains(&format!("retiring {old}")), "{listing}");

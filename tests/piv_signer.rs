@@ -11,14 +11,13 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use common::*;
 use vouch::factor::otp::TotpParams;
 use vouch::signer::admin::{self, StageArgs};
-use vouch::signer::published_from_certificate;
 use vouch_piv_sim::{Provisioned, SimCard, VPCD_PORT};
 
 const READER: &str = "Virtual PCD 00 00";
@@ -106,29 +105,8 @@ fn piv_signer(pin_file: &Path) -> String {
     )
 }
 
-fn kid(certificate: &[u8]) -> String {
-    published_from_certificate(certificate).unwrap().kid
-}
-
-fn kid_of(token: &str) -> String {
-    let header = token.split('.').next().unwrap();
-    let json = vouch::jose::b64url_decode(header, "header").unwrap();
-    let header: serde_json::Value = serde_json::from_slice(&json).unwrap();
-    header["kid"].as_str().unwrap().to_owned()
-}
-
-/// Entra's default hint, issued at the appliance's (perhaps advanced) clock.
-fn hint_now(stand: &Stand) -> String {
-    let now = stand.app.clock.now();
-    let mut claims = stand.entra.hint_claims(TENANT, USER_OID, USER_SUB, APP_ID);
-    claims["iat"] = now.into();
-    claims["nbf"] = now.into();
-    claims["exp"] = (now - 1).into();
-    stand.entra.hint(&claims)
-}
-
 async fn sign_in(stand: &Stand, seed: &[u8]) -> Option<String> {
-    let page = stand.authorize(&Stand::entra_form(&hint_now(stand))).await;
+    let page = stand.authorize(&Stand::entra_form(&stand.hint_now())).await;
     let code = stand.code(seed, TotpParams::default());
     let done = stand.submit_code(&page, &code).await;
     answer(&done).get("id_token").map(str::to_owned)
@@ -143,16 +121,32 @@ fn run<F: std::future::Future<Output = ()>>(body: F) {
         .block_on(body);
 }
 
-#[test]
-fn a_sign_in_signed_by_a_piv_card_through_pcscd_is_accepted_against_the_published_jwks() {
+/// Runs `body` on the reader's turn with a card that `prepare` changed before it went in;
+/// `prepare`'s result goes to `body`. Nothing runs when pcscd is not here (outside CI).
+fn on_card<T, F>(prepare: impl FnOnce(&SimCard) -> T, body: impl FnOnce(Card, T) -> F)
+where
+    F: std::future::Future<Output = ()>,
+{
     let Some(_turn) = turn() else { return };
-    let card = inserted_card();
-    run(signs_with_the_card(card));
+    let mut prepared = None;
+    let card = inserted_card_with(|card| prepared = Some(prepare(card)));
+    run(body(card, prepared.expect("prepared")));
 }
 
-async fn signs_with_the_card(card: Card) {
+/// The appliance signing with the card, and a user enrolled for TOTP.
+async fn stand_on(card: &Card) -> (Stand, Vec<u8>) {
     let stand = Stand::start_with(&piv_signer(&card.pin_file), "").await;
     let seed = stand.enroll(TotpParams::default());
+    (stand, seed)
+}
+
+#[test]
+fn a_sign_in_signed_by_a_piv_card_through_pcscd_is_accepted_against_the_published_jwks() {
+    on_card(|_| (), signs_with_the_card);
+}
+
+async fn signs_with_the_card(card: Card, (): ()) {
+    let (stand, seed) = stand_on(&card).await;
 
     let token = sign_in(&stand, &seed).await.expect("a token");
     assert_eq!(kid_of(&token), kid(&card.provisioned.certificate_der));
@@ -172,15 +166,11 @@ async fn signs_with_the_card(card: Card) {
 
 #[test]
 fn a_key_staged_in_another_slot_is_published_then_signs_after_promotion() {
-    let Some(_turn) = turn() else { return };
-    let mut second = Vec::new();
-    let card = inserted_card_with(|card| second = card.add_key(0x9D).unwrap());
-    run(rotates_to_slot_9d(card, second));
+    on_card(|card| card.add_key(0x9D).unwrap(), rotates_to_slot_9d);
 }
 
 async fn rotates_to_slot_9d(card: Card, second: Vec<u8>) {
-    let stand = Stand::start_with(&piv_signer(&card.pin_file), "").await;
-    let seed = stand.enroll(TotpParams::default());
+    let (stand, seed) = stand_on(&card).await;
     let now = stand.app.clock.now();
 
     let args = StageArgs {
@@ -228,19 +218,16 @@ async fn rotates_to_slot_9d(card: Card, second: Vec<u8>) {
 
 #[test]
 fn a_card_pulled_between_sign_ins_answers_temporarily_unavailable_and_signing_resumes() {
-    let Some(_turn) = turn() else { return };
-    let card = inserted_card();
-    run(survives_removal(card));
+    on_card(|_| (), survives_removal);
 }
 
-async fn survives_removal(card: Card) {
-    let stand = Stand::start_with(&piv_signer(&card.pin_file), "").await;
-    let seed = stand.enroll(TotpParams::default());
+async fn survives_removal(card: Card, (): ()) {
+    let (stand, seed) = stand_on(&card).await;
     assert!(sign_in(&stand, &seed).await.is_some());
 
     card.card.remove();
     stand.app.clock.advance(30);
-    let page = stand.authorize(&Stand::entra_form(&hint_now(&stand))).await;
+    let page = stand.authorize(&Stand::entra_form(&stand.hint_now())).await;
     let done = stand
         .submit_code(&page, &stand.code(&seed, TotpParams::default()))
         .await;
@@ -294,18 +281,6 @@ async fn wait_until_pcscd_sees_no_card(pin_file: &Path) {
     }
 }
 
-fn vouch(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vouch"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 #[test]
 fn hsm_status_and_test_sign_report_the_reader_slot_certificate_and_pin_tries() {
     let Some(_turn) = turn() else { return };
@@ -318,7 +293,7 @@ fn hsm_status_and_test_sign_report_the_reader_slot_certificate_and_pin_tries() {
     std::fs::write(&config, body).unwrap();
     let config = config.to_str().unwrap();
 
-    let out = vouch(card.dir.path(), &["hsm", "status", "--config", config]);
+    let out = run_vouch(card.dir.path(), &["hsm", "status", "--config", config]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     for needle in [
@@ -330,7 +305,7 @@ fn hsm_status_and_test_sign_report_the_reader_slot_certificate_and_pin_tries() {
         assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
     }
 
-    let out = vouch(card.dir.path(), &["hsm", "test-sign", "--config", config]);
+    let out = run_vouch(card.dir.path(), &["hsm", "test-sign", "--config", config]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
@@ -352,7 +327,7 @@ fn a_wrong_pin_stops_the_start_with_the_tries_left_and_is_not_presented_twice() 
     std::fs::write(&config, body).unwrap();
     let config = config.to_str().unwrap();
 
-    let out = vouch(card.dir.path(), &["hsm", "test-sign", "--config", config]);
+    let out = run_vouch(card.dir.path(), &["hsm", "test-sign", "--config", config]);
     let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{report}");
     assert!(report.contains("PIN"), "{report}");
@@ -361,7 +336,7 @@ fn a_wrong_pin_stops_the_start_with_the_tries_left_and_is_not_presented_twice() 
         "the PIN stays out of the report"
     );
 
-    let status = vouch(card.dir.path(), &["hsm", "status", "--config", config]);
+    let status = run_vouch(card.dir.path(), &["hsm", "status", "--config", config]);
     let stdout = text(&status.stdout);
     assert!(stdout.contains("2 tries left"), "one try spent:\n{stdout}");
 }
@@ -392,7 +367,7 @@ fn a_piv_backend_without_a_pin_source_or_with_a_bad_slot_is_refused_naming_the_k
     for (backend, key) in cases {
         let config = dir.path().join("vouch.toml");
         std::fs::write(&config, format!("[[signer.backend]]\n{backend}")).unwrap();
-        let out = vouch(dir.path(), &["check", "--config", config.to_str().unwrap()]);
+        let out = run_vouch(dir.path(), &["check", "--config", config.to_str().unwrap()]);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(64), "{backend}: {stderr}");
         assert!(

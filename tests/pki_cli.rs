@@ -49,8 +49,9 @@ fn setup(dir: &Path, root: &Ca, crl_files: &[&str], crl_urls: &[String]) -> Stri
             .join(", ")
     };
     let text = format!(
-        "[server]\nstate_dir = \"state\"\n\n[[trust_store]]\nname = \"cards\"\ntenants = [\"{TENANT}\"]\n\
-         roots = [\"root.pem\"]\nbinding = \"upn\"\namr = \"sc\"\ncrl_files = [{}]\ncrl_urls = [{}]\n",
+        "[server]\nstate_dir = \"state\"\n\n[[trust_store]]\nname = \"cards\"\n\
+         tenants = [\"{TENANT}\"]\nroots = [\"root.pem\"]\nbinding = \"upn\"\namr = \"sc\"\n\
+         crl_files = [{}]\ncrl_urls = [{}]\n",
         quote(crl_files.iter().map(|s| (*s).to_owned()).collect()),
         quote(crl_urls.to_vec()),
     );

@@ -88,10 +88,8 @@ impl Authenticator {
     pub fn client_data(&self, kind: &str, challenge: &[u8]) -> Vec<u8> {
         let challenge = URL_SAFE_NO_PAD.encode(challenge);
         let origin = &self.origin;
-        format!(
-            r#"{{"type":"{kind}","challenge":"{challenge}","origin":"{origin}","crossOrigin":false}}"#
-        )
-        .into_bytes()
+        let fields = format!(r#""type":"{kind}","challenge":"{challenge}","origin":"{origin}""#);
+        format!(r#"{{{fields},"crossOrigin":false}}"#).into_bytes()
     }
 
     fn authenticator_data(&self, attested: bool) -> Vec<u8> {

@@ -7,7 +7,7 @@
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
-//! | `vouch_signins_total` | counter | `outcome` (`token`, `access_denied`, `temporarily_unavailable`, `bad_request`), `amr` |
+//! | `vouch_signins_total` | counter | `outcome` (see below), `amr` |
 //! | `vouch_step_seconds` | histogram | `step` (`hint`, `factor`, `signing`) |
 //! | `vouch_signer_in_flight` | gauge | |
 //! | `vouch_signer_errors_total` | counter | `kind` (`busy`, `backend`) |
@@ -17,7 +17,8 @@
 //! | `vouch_crl_age_seconds` | gauge | `store`, `source`: time since the CRL's thisUpdate |
 //! | `vouch_crl_fresh` | gauge | `store`, `source`: 1 when the source can decide revocation |
 //!
-//! The CRL gauges are set again every five seconds from the trust stores.
+//! A sign-in's `outcome` is `token`, `access_denied`, `temporarily_unavailable` or
+//! `bad_request`. The CRL gauges are set again every five seconds from the trust stores.
 //!
 //! Without an installed recorder (no `[metrics] listen`), each call is a check of a global
 //! and returns.

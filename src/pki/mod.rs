@@ -71,10 +71,7 @@ pub async fn verify_client(
     at: Timestamp,
     user: &ExpectedUser<'_>,
 ) -> Result<VerifiedCertificate, CertificateError> {
-    if !store.serves(user.tid) {
-        let (store, tid) = (store.name.clone(), user.tid.to_owned());
-        return Err(Refusal::WrongTenant { store, tid }.into());
-    }
+    serves(store, user)?;
     let verified = verify_chain(store, chain, at).await?;
     finish(store, chain, verified, user)
 }
@@ -87,12 +84,18 @@ pub fn verify_client_offline(
     at: Timestamp,
     user: &ExpectedUser<'_>,
 ) -> Result<VerifiedCertificate, CertificateError> {
-    if !store.serves(user.tid) {
-        let (store, tid) = (store.name.clone(), user.tid.to_owned());
-        return Err(Refusal::WrongTenant { store, tid }.into());
-    }
+    serves(store, user)?;
     let verified = verify_chain_offline(store, chain, at)?;
     finish(store, chain, verified, user)
+}
+
+/// Refuses a user of a tenant the store does not serve, before any chain work.
+fn serves(store: &TrustStore, user: &ExpectedUser<'_>) -> Result<(), CertificateError> {
+    if store.serves(user.tid) {
+        return Ok(());
+    }
+    let (store, tid) = (store.name.clone(), user.tid.to_owned());
+    Err(Refusal::WrongTenant { store, tid }.into())
 }
 
 fn finish(

@@ -3,9 +3,9 @@
 //! cached JWKS lacks, and it caches the JWKS for up to two days; so a key lives through
 //!
 //! ```text
-//!   next ──overlap──▶ active ──(until the next key activates)──▶ retiring ──overlap──▶ gone
-//!   published,        published,                                  published,
-//!   does not sign     signs                                       does not sign
+//!   next ──overlap──▶ active ──(next key activates)──▶ retiring ──overlap──▶ gone
+//!   published,        published,                        published,
+//!   does not sign     signs                             does not sign
 //! ```
 //!
 //! Every transition is a time written down when the rotation starts, so the state of a key is

@@ -197,6 +197,16 @@ impl Stand {
         self.authorize(&Stand::entra_form(&hint)).await
     }
 
+    /// Entra's default hint, issued at the appliance's (perhaps advanced) clock.
+    pub fn hint_now(&self) -> String {
+        let now = self.app.clock.now();
+        let mut claims = self.entra.hint_claims(TENANT, USER_OID, USER_SUB, APP_ID);
+        claims["iat"] = now.into();
+        claims["nbf"] = now.into();
+        claims["exp"] = (now - 1).into();
+        self.entra.hint(&claims)
+    }
+
     /// Submits a code on the OTP page.
     pub async fn submit_code(&self, page: &Page, code: &str) -> Page {
         let form = page.form().expect("the code page has a form");
@@ -288,6 +298,35 @@ pub fn expected() -> Expected<'static> {
 }
 
 /// The answer page's form, checked to post to Entra and nowhere else.
+/// The `kid` in a token's header.
+pub fn kid_of(token: &str) -> String {
+    let header = token.split('.').next().expect("header");
+    let json = vouch::jose::b64url_decode(header, "header").expect("base64url");
+    let header: serde_json::Value = serde_json::from_slice(&json).expect("json");
+    header["kid"].as_str().expect("kid").to_owned()
+}
+
+/// The `kid` vouch publishes for a signing certificate.
+pub fn kid(certificate: &[u8]) -> String {
+    vouch::signer::published_from_certificate(certificate)
+        .expect("certificate")
+        .kid
+}
+
+/// Runs the `vouch` binary in `dir`.
+pub fn run_vouch(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("vouch runs")
+}
+
+/// Bytes a process wrote, as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 pub fn answer(page: &Page) -> entra_sim::Form {
     assert_eq!(page.status, 200, "{}", page.body);
     let form = page.form().expect("answer page has a form");
