@@ -160,7 +160,8 @@ fn x509_limbo_accepts_no_invalid_chain() {
         });
     }
     println!(
-        "x509-limbo: {skipped} skipped (signature-algorithm or key-usage constraints, rfc5280 twins)"
+        "x509-limbo: {skipped} skipped (signature-algorithm or key-usage constraints, \
+         rfc5280 twins)"
     );
     assert!(results.len() > 190, "ran {} cases", results.len());
     assert_deviations_allowed("x509-limbo", &results);
@@ -355,7 +356,8 @@ fn wycheproof_signatures_verify_in_the_challenge_verifier_exactly_when_valid() {
         }
     }
     println!(
-        "wycheproof-challenge: {groups_not_run} groups not run (PSS parameters other than salt = hash, MGF1 same hash)"
+        "wycheproof-challenge: {groups_not_run} groups not run (PSS parameters other than \
+         salt = hash, MGF1 same hash)"
     );
     let invalid_accepted = results
         .iter()

@@ -76,9 +76,10 @@ async fn a_certificate_revoked_by_crl_is_refused_with_the_date_and_the_crl() {
     let chain = pki.chain(pki.issuing.user_cert(UPN, 7));
 
     let refused = refusal(verify_client(&store, &chain, AT, &user()).await);
-    assert!(
-        matches!(refused, Refusal::Revoked { ref source_name, .. } if source_name == "CRL issuing.crl")
-    );
+    assert!(matches!(
+        refused,
+        Refusal::Revoked { ref source_name, .. } if source_name == "CRL issuing.crl"
+    ));
     assert!(
         refused
             .to_string()
@@ -277,7 +278,10 @@ async fn a_certificate_from_an_unknown_ca_is_refused_with_its_issuer() {
 
     let refused = refusal(verify_client(&store, &chain, AT, &user()).await);
     assert!(
-        matches!(refused, Refusal::UnknownIssuer { ref issuer, .. } if issuer.contains("Contoso Issuing")),
+        matches!(
+            refused,
+            Refusal::UnknownIssuer { ref issuer, .. } if issuer.contains("Contoso Issuing")
+        ),
         "{refused}"
     );
 }
