@@ -119,6 +119,7 @@ pub struct Routes {
     pub discovery: String,
     pub jwks: String,
     pub authorize: String,
+    pub method: String,
     pub otp: String,
 }
 
@@ -133,6 +134,7 @@ impl Routes {
             discovery: format!("{base}/.well-known/openid-configuration"),
             jwks: format!("{base}/.well-known/jwks.json"),
             authorize: format!("{base}/eam/authorize"),
+            method: format!("{base}/eam/method"),
             otp: format!("{base}/eam/otp"),
         }
     }
@@ -317,6 +319,12 @@ impl App {
                 }
                 Method::GET | Method::HEAD => pages::authorize_probe(),
                 _ => not_allowed("GET, POST"),
+            };
+        }
+        if path == route.method {
+            return match method {
+                Method::POST => crate::eam::method::post(&self, req).await,
+                _ => not_allowed("POST"),
             };
         }
         if path == route.otp {

@@ -588,3 +588,41 @@ async fn an_entra_host_that_refuses_connections_is_an_outage() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_method_route_starts_only_an_offered_method_of_an_open_sign_in() {
+    let stand = Stand::start().await;
+    let params = TotpParams::default();
+    stand.enroll(params);
+    let page = stand.authorize_default().await;
+    let txn = page
+        .form()
+        .expect("form")
+        .get("txn")
+        .expect("txn")
+        .to_owned();
+    let post = async |fields: &[(&str, &str)]| {
+        stand
+            .browser
+            .post_form("/eam/method", fields)
+            .await
+            .expect("answered")
+    };
+
+    for method in ["fido", "", "TOTP", "totp\0", &"m".repeat(5000)] {
+        let refused = post(&[("txn", &txn), ("method", method)]).await;
+        assert_refused(&refused, 400);
+    }
+    assert_refused(&post(&[("txn", "forged"), ("method", "totp")]).await, 400);
+    assert_refused(&post(&[("method", "totp")]).await, 400);
+
+    let started = post(&[("txn", &txn), ("method", "totp")]).await;
+    assert_eq!(started.status, 200);
+    assert!(started.body.contains("name=\"code\""), "{}", started.body);
+
+    let cancelled = post(&[("txn", &txn), ("action", "cancel")]).await;
+    assert_posted_error(&cancelled, "access_denied");
+    let after = post(&[("txn", &txn), ("method", "totp")]).await;
+    assert_refused(&after, 400);
+    assert!(after.body.contains("already finished"), "{}", after.body);
+}

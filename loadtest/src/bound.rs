@@ -203,6 +203,7 @@ fn transaction(sub: String, now: i64) -> Transaction {
         tid: TENANT.into(),
         oid: USER_OID.into(),
         sub,
+        upn: None,
         nonce: Some("AwABEgEAAAADAOz_BQD0_8Xk".into()),
         state: Some("rQQIARAAjZE9aMNAFMdfk1I".into()),
         client_id: entra_sim::CLIENT_ID.into(),
@@ -210,6 +211,7 @@ fn transaction(sub: String, now: i64) -> Transaction {
         offers: vec![Offer {
             method: Method::Totp,
             acr: "possessionorinherence".into(),
+            amr: "otp".into(),
         }],
         client_request_id: None,
         created: now,

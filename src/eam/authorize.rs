@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use http::{Request, StatusCode};
 
-use super::claims::{self, Offer};
+use super::claims::{self, Candidate, Offer};
 use super::form;
 use super::pages::{self, Answer, Page};
 use super::transaction::Transaction;
@@ -202,6 +202,7 @@ async fn authorize(app: &App, body: &[u8], source: &str) -> Result<Page, Refusal
         tid: hint.tid,
         oid: hint.oid,
         sub: hint.sub,
+        upn: hint.preferred_username,
         nonce: request.nonce,
         state: request.state,
         client_id: tenant.client_id.clone(),
@@ -303,14 +304,14 @@ fn negotiate(
 ) -> Result<Vec<Offer>, Refusal> {
     let requested = claims::parse(request.claims.as_deref())
         .map_err(|e| bad(format!("The claims parameter was refused: {e}.")))?;
-    let methods = app.store.methods(&hint.tid, &hint.oid);
-    let offers = claims::negotiate(&requested, &methods);
+    let candidates = candidates(app, hint);
+    let offers = claims::negotiate(&requested, &candidates);
     if offers.is_empty() {
         tracing::debug!(
             client_request_id = request.crid(),
             tid = %hint.tid,
             sub = %super::hashed(&hint.sub),
-            enrolled = methods.len(),
+            candidates = candidates.len(),
             requested_acr = ?requested.acr,
             "sign-in denied: no enrolled method meets the request"
         );
@@ -324,37 +325,23 @@ fn negotiate(
     Ok(offers)
 }
 
-/// The page that starts the first offered method.
+/// Every method the user could prove, each with the `amr` it would earn.
+fn candidates(app: &App, hint: &VerifiedHint) -> Vec<Candidate> {
+    app.store
+        .methods(&hint.tid, &hint.oid)
+        .into_iter()
+        .map(Candidate::from)
+        .collect()
+}
+
+/// The page that starts the only offered method, or lets the user choose among several.
 async fn ceremony(app: &App, txn: &Transaction, source: &str) -> Page {
-    let outcome = super::Outcome {
-        tid: &txn.tid,
-        oid: &txn.oid,
-        method: txn.offers.first().map(|o| o.method),
-        source,
-        client_request_id: txn.client_request_id.as_deref(),
-    };
-    let post_error = async |error, why| {
-        let _ = outcome.record(app, error, why).await;
-        pages::form_post(
-            txn.redirect_uri(),
-            Answer::Error(error),
-            txn.state.as_deref(),
-        )
-    };
-    let Some(Offer { method, .. }) = txn.offers.first() else {
-        return post_error("access_denied", "nothing to offer").await;
-    };
-    match method {
-        Method::Totp => match app.store.totp(&txn.tid, &txn.oid) {
-            Ok(Some((params, _))) => {
-                let sealed = app.transactions.seal(txn);
-                pages::otp_form(&app.routes.otp, &sealed, params.digits, None)
-            }
-            Ok(None) => post_error("access_denied", "TOTP no longer enrolled").await,
-            Err(e) => {
-                tracing::error!(tid = %txn.tid, error = %e, "credential store unreadable");
-                post_error("temporarily_unavailable", "credential store unreadable").await
-            }
-        },
+    match txn.offers.as_slice() {
+        [only] => super::method::start(app, txn, only.method, source).await,
+        offers => {
+            let sealed = app.transactions.seal(txn);
+            let methods: Vec<Method> = offers.iter().map(|o| o.method).collect();
+            pages::choose(&app.routes.method, &sealed, &methods)
+        }
     }
 }

@@ -32,11 +32,30 @@ pub struct Requested {
     pub amr: Option<Vec<String>>,
 }
 
-/// A method the user can run for this request, with the `acr` it would satisfy.
+/// A method the user can run for this request, with the `acr` it would satisfy and the `amr`
+/// the token would carry.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Offer {
     pub method: Method,
     pub acr: String,
+    pub amr: String,
+}
+
+/// A method the user has, with the `amr` proving it would earn: a method's own value, or for
+/// certificates the one their trust store grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    pub method: Method,
+    pub amr: &'static str,
+}
+
+impl From<Method> for Candidate {
+    fn from(method: Method) -> Candidate {
+        Candidate {
+            method,
+            amr: method.amr(),
+        }
+    }
 }
 
 pub fn parse(claims: Option<&str>) -> Result<Requested, ClaimsError> {
@@ -102,22 +121,23 @@ pub fn acr_accepts(acr: &str) -> &'static [FactorType] {
     }
 }
 
-/// The offers the request allows among the user's `methods`, in the user's order.
-pub fn negotiate(requested: &Requested, methods: &[Method]) -> Vec<Offer> {
-    methods
+/// The offers the request allows among the user's `candidates`, in the user's order.
+pub fn negotiate(requested: &Requested, candidates: &[Candidate]) -> Vec<Offer> {
+    candidates
         .iter()
-        .filter(|m| match &requested.amr {
-            Some(allowed) => allowed.iter().any(|a| a == m.amr()),
+        .filter(|c| match &requested.amr {
+            Some(allowed) => allowed.iter().any(|a| a == c.amr),
             None => true,
         })
-        .filter_map(|&method| {
+        .filter_map(|c| {
             let acr = requested
                 .acr
                 .iter()
-                .find(|acr| acr_accepts(acr).contains(&method.factor_type()))?;
+                .find(|acr| acr_accepts(acr).contains(&c.method.factor_type()))?;
             Some(Offer {
-                method,
+                method: c.method,
                 acr: acr.clone(),
+                amr: c.amr.to_owned(),
             })
         })
         .collect()
@@ -133,15 +153,21 @@ mod tests {
         r#""retina","sc","sms","swk","tel","vbm"]}}}"#
     );
 
+    const TOTP: [Candidate; 1] = [Candidate {
+        method: Method::Totp,
+        amr: "otp",
+    }];
+
     #[test]
     fn entra_default_request_is_met_by_otp() {
         let r = parse(Some(ENTRA_DEFAULT)).expect("valid");
-        let offers = negotiate(&r, &[Method::Totp]);
+        let offers = negotiate(&r, &TOTP);
         assert_eq!(
             offers,
             vec![Offer {
                 method: Method::Totp,
-                acr: "possessionorinherence".into()
+                acr: "possessionorinherence".into(),
+                amr: "otp".into(),
             }]
         );
     }
@@ -152,10 +178,7 @@ mod tests {
             r#"{"id_token":{"acr":{"values":["inherence","knowledgeorpossession","possession"]}}}"#,
         ))
         .expect("valid");
-        assert_eq!(
-            negotiate(&r, &[Method::Totp])[0].acr,
-            "knowledgeorpossession"
-        );
+        assert_eq!(negotiate(&r, &TOTP)[0].acr, "knowledgeorpossession");
     }
 
     #[test]
@@ -182,7 +205,7 @@ mod tests {
             Some(r#"{"id_token":{"acr":"possession"}}"#),
         ] {
             let r = parse(claims).expect("parses");
-            assert!(negotiate(&r, &[Method::Totp]).is_empty(), "{claims:?}");
+            assert!(negotiate(&r, &TOTP).is_empty(), "{claims:?}");
         }
     }
 
@@ -192,7 +215,22 @@ mod tests {
             r#"{"id_token":{"acr":{"values":["possession"]},"amr":{"values":["fido","sc"]}}}"#,
         ))
         .expect("valid");
-        assert!(negotiate(&r, &[Method::Totp]).is_empty());
+        assert!(negotiate(&r, &TOTP).is_empty());
+    }
+
+    #[test]
+    fn a_candidate_is_judged_by_its_own_amr() {
+        let r = parse(Some(
+            r#"{"id_token":{"acr":{"values":["possession"]},"amr":{"values":["hwk"]}}}"#,
+        ))
+        .expect("valid");
+        let hardware = Candidate {
+            method: Method::Totp,
+            amr: "hwk",
+        };
+        let offers = negotiate(&r, &[TOTP[0], hardware]);
+        assert_eq!(offers.len(), 1);
+        assert_eq!(offers[0].amr, "hwk");
     }
 
     #[test]

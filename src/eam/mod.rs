@@ -3,6 +3,7 @@
 pub mod authorize;
 pub mod claims;
 pub mod form;
+pub mod method;
 pub mod otp;
 pub mod pages;
 pub mod transaction;
@@ -102,14 +103,26 @@ impl Outcome<'_> {
         outcome: &str,
         reason: &str,
     ) -> Result<(), String> {
+        self.write(app, outcome, reason, None).await
+    }
+
+    /// Records, durably, that a token carrying `amr` is sent.
+    async fn record_token(&self, app: &crate::app::App, amr: &str) -> Result<(), String> {
+        self.write(app, "token", "factor proven", Some(amr)).await
+    }
+
+    async fn write(
+        &self,
+        app: &crate::app::App,
+        outcome: &str,
+        reason: &str,
+        amr: Option<&str>,
+    ) -> Result<(), String> {
         let signin = crate::audit::SignIn {
             tid: self.tid.to_owned(),
             oid: self.oid.to_owned(),
             method: self.method.map(|m| m.name().to_owned()),
-            amr: self
-                .method
-                .filter(|_| outcome == "token")
-                .map(|m| m.amr().to_owned()),
+            amr: amr.map(str::to_owned),
             outcome: outcome.to_owned(),
             reason: reason.to_owned(),
             source: self.source.to_owned(),
@@ -149,7 +162,7 @@ pub(crate) async fn issue(
         exp: now + TOKEN_LIFETIME_SECS,
         nonce: txn.nonce.as_deref(),
         acr: &offer.acr,
-        amr: [method.amr()],
+        amr: [offer.amr.as_str()],
     };
     let outcome = Outcome {
         tid: &txn.tid,
@@ -174,7 +187,7 @@ pub(crate) async fn issue(
     crate::oversight::metrics::signer_in_flight(app.signer.in_flight());
     match signed {
         Ok((input, signature)) => {
-            if outcome.record(app, "token", "factor proven").await.is_err() {
+            if outcome.record_token(app, &offer.amr).await.is_err() {
                 return pages::form_post(
                     txn.redirect_uri(),
                     Answer::Error("temporarily_unavailable"),
@@ -186,7 +199,7 @@ pub(crate) async fn issue(
                 tid = %txn.tid,
                 sub = %sub,
                 acr = %offer.acr,
-                amr = method.amr(),
+                amr = %offer.amr,
                 "sign-in succeeded"
             );
             let id_token = token::assemble(input, &signature);

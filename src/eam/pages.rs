@@ -18,7 +18,8 @@ padding:0 1rem;color:#1b1b1b}h1{font-size:1.4rem}label{display:block;margin:1rem
 input[type=text]{font-size:1.4rem;letter-spacing:.2rem;width:100%;padding:.4rem;\
 box-sizing:border-box}\
 button{font-size:1rem;padding:.5rem 1rem;margin:1rem .5rem 0 0}.error{color:#a40000}\
-.hint{color:#555;font-size:.9rem}";
+.hint{color:#555;font-size:.9rem}.methods{list-style:none;padding:0}\
+.methods button{width:100%;text-align:left}";
 
 /// Escapes text for HTML element content and double-quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -182,6 +183,36 @@ pattern=\"[0-9]{{{digits}}}\" maxlength=\"{digits}\" required autofocus>\
     respond(
         StatusCode::OK,
         document("Enter your code", &n, &body, None),
+        csp(&n, "'self'"),
+    )
+}
+
+/// The page that lets the user pick one of the `methods` the sign-in offers.
+pub fn choose(action: &str, transaction: &str, methods: &[crate::factor::Method]) -> Page {
+    let n = nonce();
+    let buttons: String = methods
+        .iter()
+        .map(|m| {
+            format!(
+                "<li><button type=\"submit\" name=\"method\" value=\"{}\">{}</button></li>",
+                m.name(),
+                escape(m.label())
+            )
+        })
+        .collect();
+    let body = format!(
+        "<main><h1>Choose how to sign in</h1>\
+<form method=\"post\" action=\"{action}\">\
+<input type=\"hidden\" name=\"txn\" value=\"{txn}\">\
+<ul class=\"methods\">{buttons}</ul>\
+<button type=\"submit\" name=\"action\" value=\"cancel\">Cancel</button>\
+</form></main>",
+        txn = escape(transaction),
+        action = escape(action),
+    );
+    respond(
+        StatusCode::OK,
+        document("Choose how to sign in", &n, &body, None),
         csp(&n, "'self'"),
     )
 }

@@ -28,6 +28,9 @@ pub struct Transaction {
     pub tid: String,
     pub oid: String,
     pub sub: String,
+    /// The hint's `preferred_username`, for methods that bind a credential to the UPN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,6 +145,7 @@ mod tests {
             tid: "t".into(),
             oid: "o".into(),
             sub: "s".into(),
+            upn: Some("ada@example.com".into()),
             nonce: Some("n".into()),
             state: None,
             client_id: "c".into(),
@@ -149,6 +153,7 @@ mod tests {
             offers: vec![Offer {
                 method: Method::Totp,
                 acr: "possession".into(),
+                amr: "otp".into(),
             }],
             client_request_id: None,
             created: 0,

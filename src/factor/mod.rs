@@ -24,7 +24,8 @@ pub enum Method {
 }
 
 impl Method {
-    /// The single `amr` value the token carries for this method.
+    /// The `amr` value a token carries for this method, unless its credential's issuer
+    /// grants another (certificates: the trust store's).
     pub fn amr(self) -> &'static str {
         match self {
             Method::Totp => "otp",
@@ -37,9 +38,22 @@ impl Method {
         }
     }
 
+    /// The method's name in forms, logs and the audit trail.
     pub fn name(self) -> &'static str {
         match self {
             Method::Totp => "totp",
+        }
+    }
+
+    /// The method a form names; `None` for a name vouch does not know.
+    pub fn from_name(name: &str) -> Option<Method> {
+        [Method::Totp].into_iter().find(|m| m.name() == name)
+    }
+
+    /// What the choice page calls the method.
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::Totp => "Code from an authenticator app",
         }
     }
 }

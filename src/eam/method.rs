@@ -1,0 +1,122 @@
+//! Starting a method: straight from the authorize request when only one is offered, or from
+//! `POST /eam/method` when the user picked one on the choice page.
+//!
+//! The choice page carries the sealed transaction and the method's name. Only a method the
+//! transaction offers can be started; anything else is a 400 page, since the browser, not
+//! Entra, sent it.
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+
+use super::form;
+use super::pages::{self, Answer, Page};
+use super::transaction::Transaction;
+use crate::app::App;
+use crate::factor::Method;
+
+fn bad_request(message: &str) -> Page {
+    pages::problem(StatusCode::BAD_REQUEST, "Sign-in cannot continue", message)
+}
+
+/// `POST /eam/method`: the user chose `method`, or cancelled the sign-in.
+pub async fn post<B>(app: &App, req: Request<B>) -> Page
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let source = crate::app::Peer::source_of(&req);
+    let body = match super::read_form(req, &app.config).await {
+        Ok(body) => body,
+        Err(page) => return page,
+    };
+    let [sealed, method, action] = match form::parse(&body, ["txn", "method", "action"]) {
+        Ok(fields) => fields,
+        Err(e) => return bad_request(&format!("The form could not be read: {e}.")),
+    };
+    let txn = match sealed.as_deref().map(|s| app.transactions.open(s)) {
+        Some(Ok(txn)) => txn,
+        _ => return bad_request("This sign-in is not one this appliance started."),
+    };
+    if app.transactions.is_used(&txn) {
+        return bad_request(
+            "This sign-in has already finished. Start again from the sign-in page.",
+        );
+    }
+    let now = app.clock.now();
+    if now >= txn.expires {
+        return end(
+            app,
+            &txn,
+            &source,
+            "temporarily_unavailable",
+            "transaction expired",
+        )
+        .await;
+    }
+    if action.as_deref() == Some("cancel") {
+        return end(app, &txn, &source, "access_denied", "user cancelled").await;
+    }
+    let chosen = method.as_deref().and_then(Method::from_name);
+    match chosen.filter(|m| txn.offers.iter().any(|o| o.method == *m)) {
+        Some(method) => start(app, &txn, method, &source).await,
+        None => bad_request("That way of signing in is not offered for this sign-in."),
+    }
+}
+
+/// The first page of `method` for the transaction.
+pub(crate) async fn start(app: &App, txn: &Transaction, method: Method, source: &str) -> Page {
+    let outcome = super::Outcome {
+        tid: &txn.tid,
+        oid: &txn.oid,
+        method: Some(method),
+        source,
+        client_request_id: txn.client_request_id.as_deref(),
+    };
+    let post_error = async |error, why| {
+        let _ = outcome.record(app, error, why).await;
+        pages::form_post(
+            txn.redirect_uri(),
+            Answer::Error(error),
+            txn.state.as_deref(),
+        )
+    };
+    match method {
+        Method::Totp => match app.store.totp(&txn.tid, &txn.oid) {
+            Ok(Some((params, _))) => {
+                let sealed = app.transactions.seal(txn);
+                pages::otp_form(&app.routes.otp, &sealed, params.digits, None)
+            }
+            Ok(None) => post_error("access_denied", "TOTP no longer enrolled").await,
+            Err(e) => {
+                tracing::error!(tid = %txn.tid, error = %e, "credential store unreadable");
+                post_error("temporarily_unavailable", "credential store unreadable").await
+            }
+        },
+    }
+}
+
+/// Ends the sign-in with `error` posted to Entra, once.
+async fn end(
+    app: &App,
+    txn: &Transaction,
+    source: &str,
+    error: &'static str,
+    why: &'static str,
+) -> Page {
+    if app.transactions.consume(txn, app.clock.now()).is_err() {
+        return bad_request("This sign-in has already finished.");
+    }
+    let outcome = super::Outcome {
+        tid: &txn.tid,
+        oid: &txn.oid,
+        method: None,
+        source,
+        client_request_id: txn.client_request_id.as_deref(),
+    };
+    let _ = outcome.record(app, error, why).await;
+    pages::form_post(
+        txn.redirect_uri(),
+        Answer::Error(error),
+        txn.state.as_deref(),
+    )
+}
