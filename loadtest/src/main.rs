@@ -110,7 +110,7 @@ fn prepare(plan: &PreparePlan) -> anyhow::Result<()> {
 }
 
 async fn load_run(plan: RunPlan) -> anyhow::Result<Outcome> {
-    eprintln!("measuring the crypto bound on one core…");
+    eprintln!("measuring the crypto bound on one core, then on every core at once…");
     let bound =
         tokio::task::spawn_blocking(|| bound::measure(std::time::Duration::from_secs(1))).await??;
     let session = Arc::new(Session::open(&plan.common, plan.http1).await?);

@@ -214,6 +214,8 @@ fn report(
                 signins_per_sec_per_core: per_core,
                 bound_signins_per_sec: bound.signins_per_sec,
                 fraction_of_bound: per_core / bound.signins_per_sec,
+                busy_bound_signins_per_sec: bound.busy_signins_per_sec,
+                fraction_of_busy_bound: per_core / bound.busy_signins_per_sec,
             }
         });
     let skipped = shared.recorder.skipped_count();
