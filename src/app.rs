@@ -121,6 +121,12 @@ pub struct Routes {
     pub authorize: String,
     pub method: String,
     pub otp: String,
+    /// Served on the client-certificate listener (smart-card sign-in).
+    pub smart_card: String,
+    /// The waiting page's "Continue", its long poll, and the phone app's API.
+    pub mobile: String,
+    pub mobile_wait: String,
+    pub mobile_respond: String,
 }
 
 impl Routes {
@@ -136,6 +142,10 @@ impl Routes {
             authorize: format!("{base}/eam/authorize"),
             method: format!("{base}/eam/method"),
             otp: format!("{base}/eam/otp"),
+            smart_card: format!("{base}/eam/smartcard"),
+            mobile: format!("{base}/eam/mobile"),
+            mobile_wait: format!("{base}/eam/mobile/wait"),
+            mobile_respond: format!("{base}/eam/mobile/respond"),
         }
     }
 }
@@ -216,6 +226,11 @@ impl App {
         let old = &self.config;
         let needs_restart = [
             ("server.listen", old.listen != config.listen),
+            (
+                "server.client_cert_listen",
+                old.client_cert.as_ref().map(|c| c.listen)
+                    != config.client_cert.as_ref().map(|c| c.listen),
+            ),
             ("server.state_dir", old.state_dir != config.state_dir),
             ("signer", old.signer != config.signer),
             ("signer.backend", old.signing != config.signing),
@@ -330,6 +345,12 @@ impl App {
         if path == route.otp {
             return match method {
                 Method::POST => crate::eam::otp::post(&self, req).await,
+                _ => not_allowed("POST"),
+            };
+        }
+        if path == route.smart_card {
+            return match method {
+                Method::POST => crate::eam::smart_card::post(&self, req).await,
                 _ => not_allowed("POST"),
             };
         }

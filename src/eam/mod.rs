@@ -1,11 +1,14 @@
 //! The EAM protocol endpoints and the state a sign-in carries between them.
 
 pub mod authorize;
+pub mod certificates;
 pub mod claims;
 pub mod form;
 pub mod method;
 pub mod otp;
 pub mod pages;
+pub mod pki_pages;
+pub mod smart_card;
 pub mod transaction;
 
 use bytes::Bytes;
