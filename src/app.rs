@@ -161,6 +161,8 @@ pub struct App {
     pub signer: SignerPool,
     pub store: Arc<CredentialStore>,
     pub transactions: Arc<Transactions>,
+    /// Phone challenges waiting for an answer (mobile-PKI sign-in).
+    pub challenges: Arc<crate::eam::challenges::Challenges>,
     pub used_steps: Arc<UsedSteps>,
     pub spent: Arc<SpentJournal>,
     pub limiter: Arc<FactorLimits>,
@@ -211,6 +213,7 @@ impl App {
             signer,
             store,
             transactions: Arc::default(),
+            challenges: Arc::default(),
             used_steps: Arc::new(UsedSteps::restore(used)),
             spent: Arc::new(spent),
             oversight: Arc::new(oversight),
@@ -280,6 +283,7 @@ impl App {
             signer: self.signer.clone(),
             store: self.store.clone(),
             transactions: self.transactions.clone(),
+            challenges: self.challenges.clone(),
             used_steps: self.used_steps.clone(),
             spent: self.spent.clone(),
             oversight: self.oversight.clone(),
@@ -348,6 +352,24 @@ impl App {
                 _ => not_allowed("POST"),
             };
         }
+        if path == route.mobile {
+            return match method {
+                Method::POST => crate::eam::mobile::post(&self, req).await,
+                _ => not_allowed("POST"),
+            };
+        }
+        if path == route.mobile_wait {
+            return match method {
+                Method::POST => crate::eam::mobile::wait(&self, req).await,
+                _ => not_allowed("POST"),
+            };
+        }
+        if path == route.mobile_respond {
+            return match method {
+                Method::POST => crate::eam::mobile_api::respond(&self, req).await,
+                _ => not_allowed("POST"),
+            };
+        }
         if path == route.smart_card {
             return match method {
                 Method::POST => crate::eam::smart_card::post(&self, req).await,
@@ -405,7 +427,7 @@ pub fn discovery_document(issuer: &str, routes: &Routes) -> Vec<u8> {
     doc.to_string().into_bytes()
 }
 
-fn issuer_origin(issuer: &str) -> &str {
+pub(crate) fn issuer_origin(issuer: &str) -> &str {
     let after_scheme = issuer.strip_prefix("https://").unwrap_or(issuer);
     match after_scheme.find('/') {
         Some(i) => &issuer[..issuer.len() - after_scheme.len() + i],

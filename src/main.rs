@@ -401,6 +401,7 @@ fn serve(
             loop {
                 tick.tick().await;
                 pruner.transactions.prune(pruner.clock.now());
+                pruner.challenges.prune(pruner.clock.now());
             }
         });
 

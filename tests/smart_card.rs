@@ -8,79 +8,44 @@ mod pki_support;
 
 use common::*;
 use entra_sim::{Browser, Page};
+use pki_support::flows::{StoreFiles, private};
 use pki_support::{Ca, Leaf, Loopback, OcspAnswer, Status};
 use rcgen::ExtendedKeyUsagePurpose;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use vouch::pki::Timestamp;
 
 /// The UPN in the simulator's hints.
 const UPN: &str = "testuser2@contoso.com";
 const CARDS: &str = "https://cards.vouch.test";
 
-/// A root and an issuing CA whose CRLs are written beside the store configuration.
+/// The store files and the `[server]` lines for a stand with the card listener.
 struct Cards {
-    root: Ca,
-    issuing: Ca,
-    dir: tempfile::TempDir,
-    now: i64,
+    files: StoreFiles,
+}
+
+impl std::ops::Deref for Cards {
+    type Target = StoreFiles;
+
+    fn deref(&self) -> &StoreFiles {
+        &self.files
+    }
 }
 
 impl Cards {
     fn new() -> Cards {
-        let root = Ca::root("Contoso Card Root");
-        let issuing = root.intermediate("Contoso Card Issuing");
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("root.der"), root.cert.as_ref()).unwrap();
-        let cards = Cards {
-            root,
-            issuing,
-            dir,
-            now: entra_sim::unix_now(),
-        };
-        cards.crls(&[], cards.now + 86_400);
-        cards
+        Cards {
+            files: StoreFiles::new(),
+        }
     }
 
-    /// Writes CRLs revoking `revoked` (issuing CA) that are due again at `next_update`.
-    fn crls(&self, revoked: &[u64], next_update: i64) {
-        let this = Timestamp(self.now - 7 * 86_400);
-        let next = Timestamp(next_update);
-        let root = self.root.crl(&[], this, Timestamp(self.now + 86_400));
-        std::fs::write(self.path("root.crl"), root).unwrap();
-        let issuing = self.issuing.crl(revoked, this, next);
-        std::fs::write(self.path("issuing.crl"), issuing).unwrap();
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-
-    /// `[server]` lines for the listener and one trust store; `store_extra` adds to it.
     fn config(&self, amr: &str, store_extra: &str) -> String {
-        format!(
-            "client_cert_listen = \"127.0.0.1:0\"\nclient_cert_url = \"{CARDS}\"\n\
-             [[trust_store]]\nname = \"cards\"\ntenants = [\"{TENANT}\"]\n\
-             roots = [\"{root}\"]\nbinding = \"upn\"\namr = \"{amr}\"\n\
-             crl_files = [\"{rcrl}\", \"{icrl}\"]\n{store_extra}\n",
-            root = self.path("root.der"),
-            rcrl = self.path("root.crl"),
-            icrl = self.path("issuing.crl"),
-        )
+        let store = self.section(TENANT, amr, "[\"smart_card\"]", store_extra);
+        format!("client_cert_listen = \"127.0.0.1:0\"\nclient_cert_url = \"{CARDS}\"\n{store}")
     }
 
     async fn stand(&self, amr: &str, store_extra: &str) -> Stand {
         Stand::start_with(&self.config(amr, store_extra), "").await
     }
-
-    /// A card: a certificate from the issuing CA with its key, and the issuing CA.
-    fn card(&self, leaf: Leaf) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-        let (cert, key) = self.issuing.issue_keyed(leaf);
-        (vec![cert, self.issuing.cert.clone()], private(&key))
-    }
-}
-
-fn private(key: &rcgen::KeyPair) -> PrivateKeyDer<'static> {
-    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()))
 }
 
 /// The smart-card page Entra's request leads to, checked to post to the card listener.

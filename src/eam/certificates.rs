@@ -45,7 +45,7 @@ pub(crate) fn candidates(app: &App, user: &ExpectedUser<'_>) -> Vec<Candidate> {
 fn runs_here(app: &App, method: Method) -> bool {
     match method {
         Method::SmartCard => app.config.client_cert.is_some(),
-        _ => false,
+        _ => true,
     }
 }
 
@@ -66,31 +66,34 @@ pub(crate) fn expected_user(txn: &Transaction) -> ExpectedUser<'_> {
     }
 }
 
-/// The stores that may accept a certificate for the transaction's offer of `method`.
-fn stores_for(app: &App, txn: &Transaction, method: Method) -> Vec<Arc<TrustStore>> {
-    let Some(offer) = txn.offers.iter().find(|o| o.method == method) else {
-        return Vec::new();
-    };
+/// The `amr` the transaction's offer of `method` negotiated.
+pub(crate) fn offer_amr(txn: &Transaction, method: Method) -> &str {
+    let offer = txn.offers.iter().find(|o| o.method == method);
+    offer.map(|o| o.amr.as_str()).unwrap_or_default()
+}
+
+/// The stores of the tenant that may accept a certificate for `method` granting `amr`.
+fn stores_for(app: &App, tid: &str, method: Method, amr: &str) -> Vec<Arc<TrustStore>> {
     app.trust_stores
-        .for_tenant(&txn.tid)
-        .filter(|s| s.methods.contains(&method) && s.amr.as_str() == offer.amr)
+        .for_tenant(tid)
+        .filter(|s| s.methods.contains(&method) && s.amr.as_str() == amr)
         .cloned()
         .collect()
 }
 
-/// Verifies `chain` for the transaction's user with each store that may accept it. When all
-/// refuse, the answer is the refusal of a store the chain leads to, if any.
+/// Verifies `chain` for `user` with each store that may accept it for `method` and `amr`.
+/// When all refuse, the answer is the refusal of a store the chain leads to, if any.
 pub(crate) async fn verify(
     app: &App,
-    txn: &Transaction,
+    user: &ExpectedUser<'_>,
     method: Method,
+    amr: &str,
     chain: &[CertificateDer<'_>],
 ) -> Result<VerifiedCertificate, CertificateError> {
-    let user = expected_user(txn);
     let at = Timestamp(app.clock.now());
     let mut first: Option<CertificateError> = None;
-    for store in stores_for(app, txn, method) {
-        let error = match crate::pki::verify_client(&store, chain, at, &user).await {
+    for store in stores_for(app, user.tid, method, amr) {
+        let error = match crate::pki::verify_client(&store, chain, at, user).await {
             Ok(verified) => return Ok(verified),
             Err(e) => e,
         };
@@ -103,7 +106,7 @@ pub(crate) async fn verify(
         }
     }
     Err(first.unwrap_or_else(|| {
-        let (store, tid) = ("(none for this sign-in)".to_owned(), txn.tid.clone());
+        let (store, tid) = ("(none for this sign-in)".to_owned(), user.tid.to_owned());
         Refusal::WrongTenant { store, tid }.into()
     }))
 }

@@ -93,7 +93,7 @@ pub(crate) async fn start(app: &App, txn: &Transaction, method: Method, source: 
             }
         },
         Method::SmartCard => super::smart_card::start(app, txn),
-        Method::MobilePki => post_error("access_denied", "mobile PKI not ready").await,
+        Method::MobilePki => super::mobile::start(app, txn, None, source).await,
     }
 }
 

@@ -2,9 +2,12 @@
 
 pub mod authorize;
 pub mod certificates;
+pub mod challenges;
 pub mod claims;
 pub mod form;
 pub mod method;
+pub mod mobile;
+pub mod mobile_api;
 pub mod otp;
 pub mod pages;
 pub mod pki_pages;

@@ -82,7 +82,9 @@ where
         return end("temporarily_unavailable", "appliance overloaded").await;
     };
     let started = std::time::Instant::now();
-    let verified = certificates::verify(app, &txn, Method::SmartCard, &chain.0).await;
+    let user = certificates::expected_user(&txn);
+    let amr = certificates::offer_amr(&txn, Method::SmartCard);
+    let verified = certificates::verify(app, &user, Method::SmartCard, amr, &chain.0).await;
     app.oversight
         .step(crate::oversight::Step::Factor, started.elapsed());
 
