@@ -5,224 +5,14 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod common;
+mod mobile;
 mod pki_support;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
-use base64::Engine as _;
 use common::*;
-use entra_sim::{Form, Page};
-use pki_support::Leaf;
+use mobile::*;
 use pki_support::flows::StoreFiles;
-use rustls::pki_types::CertificateDer;
-use serde_json::{Value, json};
-
-const UPN: &str = "testuser2@contoso.com";
-
-/// A phone's key, with the scheme it signs with.
-struct Phone {
-    algorithm: &'static str,
-    public: Vec<u8>,
-    spki_alg: &'static rcgen::SignatureAlgorithm,
-    key: Key,
-}
-
-enum Key {
-    Rsa(RsaKeyPair, &'static dyn signature::RsaEncoding),
-    Ec(EcdsaKeyPair),
-    Ed(Ed25519KeyPair),
-}
-
-impl rcgen::PublicKeyData for Phone {
-    fn der_bytes(&self) -> &[u8] {
-        &self.public
-    }
-
-    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
-        self.spki_alg
-    }
-}
-
-impl Phone {
-    fn new(algorithm: &'static str) -> Phone {
-        let ec = |alg| EcdsaKeyPair::generate(alg).unwrap();
-        let rsa = || RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
-        let (key, spki_alg) = match algorithm {
-            "RS256" => (
-                Key::Rsa(rsa(), &signature::RSA_PKCS1_SHA256),
-                &rcgen::PKCS_RSA_SHA256,
-            ),
-            "PS256" => (
-                Key::Rsa(rsa(), &signature::RSA_PSS_SHA256),
-                &rcgen::PKCS_RSA_SHA256,
-            ),
-            "ES256" => (
-                Key::Ec(ec(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)),
-                &rcgen::PKCS_ECDSA_P256_SHA256,
-            ),
-            "ES256-DER" => (
-                Key::Ec(ec(&signature::ECDSA_P256_SHA256_ASN1_SIGNING)),
-                &rcgen::PKCS_ECDSA_P256_SHA256,
-            ),
-            "ES384" => (
-                Key::Ec(ec(&signature::ECDSA_P384_SHA384_FIXED_SIGNING)),
-                &rcgen::PKCS_ECDSA_P384_SHA384,
-            ),
-            _ => (
-                Key::Ed(Ed25519KeyPair::generate().unwrap()),
-                &rcgen::PKCS_ED25519,
-            ),
-        };
-        let public = match &key {
-            Key::Rsa(k, _) => k.public_key().as_ref().to_vec(),
-            Key::Ec(k) => k.public_key().as_ref().to_vec(),
-            Key::Ed(k) => k.public_key().as_ref().to_vec(),
-        };
-        Phone {
-            algorithm,
-            public,
-            spki_alg,
-            key,
-        }
-    }
-
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
-        let rng = SystemRandom::new();
-        match &self.key {
-            Key::Rsa(k, padding) => {
-                let mut out = vec![0; k.public_modulus_len()];
-                k.sign(*padding, &rng, message, &mut out).unwrap();
-                out
-            }
-            Key::Ec(k) => k.sign(&rng, message).unwrap().as_ref().to_vec(),
-            Key::Ed(k) => k.sign(message).as_ref().to_vec(),
-        }
-    }
-}
-
-/// A stand whose tenant has a store serving the phone flow with `amr` "swk".
-async fn stand(files: &StoreFiles) -> Stand {
-    let store = files.section(TENANT, "swk", "[\"mobile_pki\"]", "");
-    Stand::start_with(&store, "").await
-}
-
-/// The waiting page's form, and the challenge its QR link carries.
-struct Waiting {
-    form: Form,
-    id: String,
-    challenge: Vec<u8>,
-}
-
-fn waiting(page: &Page) -> Waiting {
-    assert_eq!(page.status, 200, "{}", page.body);
-    let csp = page.header(http::header::CONTENT_SECURITY_POLICY).unwrap();
-    assert!(csp.contains("connect-src 'self'"), "{csp}");
-    let form = page.form().expect("the waiting page has a form");
-    assert_eq!(form.action, "/eam/mobile");
-    let start = page
-        .body
-        .find("href=\"vouch-pki://sign?")
-        .expect("a link for the app");
-    let link = &page.body[start + 6..];
-    let link = link[..link.find('"').unwrap()].replace("&amp;", "&");
-    let query = link.split_once('?').unwrap().1;
-    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
-    let get = |name: &str| params.iter().find(|(n, _)| n == name).unwrap().1.clone();
-    assert_eq!(get("api"), format!("{ISSUER}/eam/mobile/respond"));
-    let id = get("challenge_id");
-    assert_eq!(form.get("challenge"), Some(id.as_str()));
-    let challenge = vouch::jose::b64url_decode(&get("challenge"), "challenge").unwrap();
-    assert_eq!(challenge.len(), 32);
-    Waiting {
-        form,
-        id,
-        challenge,
-    }
-}
-
-async fn begin(stand: &Stand) -> Waiting {
-    waiting(&stand.authorize_default().await)
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// The app's JSON: `phone` signs `message` and presents `chain`.
-fn response(id: &str, chain: &[CertificateDer<'_>], phone: &Phone, message: &[u8]) -> Value {
-    let certificates: Vec<String> = chain.iter().map(|c| b64(c.as_ref())).collect();
-    json!({
-        "challenge_id": id,
-        "certificates": certificates,
-        "algorithm": phone.algorithm,
-        "signature": b64(&phone.sign(message)),
-    })
-}
-
-async fn post_raw(stand: &Stand, content_type: &str, body: Vec<u8>) -> (u16, Value) {
-    let page = stand
-        .browser
-        .send(
-            http::Method::POST,
-            "/eam/mobile/respond",
-            Some(content_type),
-            bytes::Bytes::from(body),
-        )
-        .await
-        .unwrap();
-    let value = serde_json::from_str(&page.body).unwrap_or(Value::Null);
-    (page.status.as_u16(), value)
-}
-
-async fn respond(stand: &Stand, body: &Value) -> (u16, Value) {
-    post_raw(stand, "application/json", body.to_string().into_bytes()).await
-}
-
-/// A phone certificate for `upn` from the store's issuing CA, with the issuing CA.
-fn chain_for(
-    files: &StoreFiles,
-    phone: &Phone,
-    upn: &str,
-    serial: u64,
-) -> Vec<CertificateDer<'static>> {
-    let leaf = files.issuing.issue_for(Leaf::new(upn, serial), phone);
-    vec![leaf, files.issuing.cert.clone()]
-}
-
-async fn poll(stand: &Stand, txn: &str, id: &str) -> (u16, String) {
-    let fields = [("txn", txn), ("challenge", id)];
-    let page = stand
-        .browser
-        .post_form("/eam/mobile/wait", &fields)
-        .await
-        .unwrap();
-    let value: Value = serde_json::from_str(&page.body).unwrap();
-    (
-        page.status.as_u16(),
-        value["status"].as_str().unwrap().to_owned(),
-    )
-}
-
-async fn press(stand: &Stand, form: &Form, action: &str) -> Page {
-    stand
-        .browser
-        .submit(form, &[("action", action)])
-        .await
-        .unwrap()
-}
-
-async fn amr_of(stand: &Stand, page: &Page) -> Value {
-    let answer = answer(page);
-    let token = answer.get("id_token").expect("a token");
-    let claims = stand
-        .relying_party()
-        .await
-        .validate(token, &expected())
-        .expect("Entra accepts the token");
-    claims["amr"].clone()
-}
+use pki_support::phone::Phone;
+use serde_json::json;
 
 #[tokio::test]
 async fn each_signature_algorithm_signs_in_with_the_stores_amr() {
@@ -405,110 +195,48 @@ async fn continue_before_the_phone_answers_keeps_waiting_on_the_same_challenge()
 }
 
 #[tokio::test]
-async fn hostile_phone_requests_are_refused_without_burning_the_challenge() {
+async fn a_user_offered_both_flows_chooses_and_the_phone_flow_follows() {
     let files = StoreFiles::new();
-    let stand = stand(&files).await;
+    let methods = "[\"smart_card\", \"mobile_pki\"]";
+    let store = files.section(TENANT, "hwk", methods, "");
+    let listener = "client_cert_listen = \"127.0.0.1:0\"\nclient_cert_url = \"https://c.test\"";
+    let stand = Stand::start_with(&format!("{listener}\n{store}"), "").await;
+
+    let choice = stand.authorize_default().await;
+    let form = choice.form().expect("a choice form");
+    assert!(
+        choice.body.contains("value=\"smart_card\""),
+        "{}",
+        choice.body
+    );
+    assert!(
+        choice.body.contains("value=\"mobile_pki\""),
+        "{}",
+        choice.body
+    );
+    let page = stand
+        .browser
+        .submit(&form, &[("method", "mobile_pki")])
+        .await
+        .unwrap();
+    let wait = waiting(&page);
+
     let phone = Phone::new("ES256");
     let chain = chain_for(&files, &phone, UPN, 5);
-    let wait = begin(&stand).await;
-    let good = response(&wait.id, &chain, &phone, &wait.challenge);
-
-    let with = |key: &str, value: Value| {
-        let mut body = good.clone();
-        body[key] = value;
-        body.to_string().into_bytes()
-    };
-    let mut extra = good.clone();
-    extra["debug"] = json!(true);
-    let cases: Vec<(&str, &str, Vec<u8>, u16)> = vec![
-        (
-            "form",
-            "application/x-www-form-urlencoded",
-            b"a=b".to_vec(),
-            415,
-        ),
-        (
-            "not json",
-            "application/json",
-            b"{\"challenge_id\":".to_vec(),
-            400,
-        ),
-        ("array", "application/json", b"[1,2]".to_vec(), 400),
-        (
-            "extra field",
-            "application/json",
-            extra.to_string().into_bytes(),
-            400,
-        ),
-        (
-            "no certs",
-            "application/json",
-            with("certificates", json!([])),
-            400,
-        ),
-        (
-            "17 certs",
-            "application/json",
-            with("certificates", json!(vec!["MA=="; 17])),
-            400,
-        ),
-        (
-            "bad base64",
-            "application/json",
-            with("certificates", json!(["%%%"])),
-            400,
-        ),
-        (
-            "algorithm",
-            "application/json",
-            with("algorithm", json!("none")),
-            400,
-        ),
-        (
-            "long id",
-            "application/json",
-            with("challenge_id", json!("x".repeat(65))),
-            400,
-        ),
-        (
-            "long sig",
-            "application/json",
-            with("signature", json!(b64(&[1; 1025]))),
-            400,
-        ),
-        ("huge", "application/json", vec![b' '; 70_000], 413),
-        (
-            "nested",
-            "application/json",
-            "[".repeat(10_000).into_bytes(),
-            400,
-        ),
-    ];
-    for (name, content_type, body, want) in cases {
-        let (status, json) = post_raw(&stand, content_type, body).await;
-        assert_eq!(status, want, "{name}: {json}");
-        assert!(json["error"].is_string(), "{name}: {json}");
-    }
-    let garbage = with("certificates", json!([b64(b"not a certificate")]));
-    let (status, json) = post_raw(&stand, "application/json", garbage).await;
-    assert_eq!(
-        (status, json["error"].as_str()),
-        (403, Some("certificate_refused")),
-        "{json}"
-    );
-
-    let fresh = waiting(&press(&stand, &wait.form, "continue").await);
-    let mismatch = with("algorithm", json!("RS256"));
-    let fresh_body = String::from_utf8(mismatch)
-        .unwrap()
-        .replace(&wait.id, &fresh.id);
-    let (status, _) = post_raw(&stand, "application/json", fresh_body.into_bytes()).await;
-    assert_eq!(
-        status, 403,
-        "an algorithm that does not fit the key is a bad signature"
-    );
-
-    let last = waiting(&press(&stand, &fresh.form, "continue").await);
-    let body = response(&last.id, &chain, &phone, &last.challenge);
+    let body = response(&wait.id, &chain, &phone, &wait.challenge);
     assert_eq!(respond(&stand, &body).await.0, 200);
+    let done = press(&stand, &wait.form, "continue").await;
+    assert_eq!(amr_of(&stand, &done).await, json!(["hwk"]));
+}
+
+#[tokio::test]
+async fn no_certificate_flow_is_offered_when_the_hint_carries_no_upn() {
+    let files = StoreFiles::new();
+    let stand = stand(&files).await;
+    let mut claims = stand.entra.hint_claims(TENANT, USER_OID, USER_SUB, APP_ID);
+    claims.as_object_mut().unwrap().remove("preferred_username");
+    let page = stand
+        .authorize(&Stand::entra_form(&stand.entra.hint(&claims)))
+        .await;
+    assert_posted_error(&page, "access_denied");
 }

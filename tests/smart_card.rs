@@ -290,3 +290,17 @@ async fn without_a_client_certificate_listener_no_smart_card_is_offered() {
     let page = stand.authorize_default().await;
     assert_posted_error(&page, "access_denied");
 }
+
+#[tokio::test]
+async fn a_reload_reaches_the_card_listener_and_shutdown_closes_it() {
+    let cards = Cards::new();
+    let stand = cards.stand("sc", "").await;
+    let config = Stand::config_in(&stand.entra, &stand.dir, &cards.config("hwk", ""));
+    stand.reload(config);
+    let done = sign_in(&stand, cards.card(Leaf::new(UPN, 7))).await;
+    assert_eq!(token_amr(&stand, &done).await, serde_json::json!(["hwk"]));
+
+    let addr = stand.client_cert_addr().unwrap();
+    stand.shutdown().await;
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}

@@ -204,25 +204,22 @@ pub(crate) fn bad_request(message: &str) -> Page {
 }
 
 /// Opens the form's sealed transaction for `method`: it must be this appliance's, unused and
-/// offering the method. Expiry is for the caller to answer, since it posts to Entra.
-pub(crate) fn open(app: &App, sealed: Option<&str>, method: Method) -> Result<Transaction, Page> {
+/// offering the method, or the answer is why not, for a 400 page. Expiry is for the caller to
+/// answer, since it posts to Entra.
+pub(crate) fn open(
+    app: &App,
+    sealed: Option<&str>,
+    method: Method,
+) -> Result<Transaction, &'static str> {
     let txn = match sealed.map(|s| app.transactions.open(s)) {
         Some(Ok(txn)) => txn,
-        _ => {
-            return Err(bad_request(
-                "This sign-in is not one this appliance started.",
-            ));
-        }
+        _ => return Err("This sign-in is not one this appliance started."),
     };
     if app.transactions.is_used(&txn) {
-        return Err(bad_request(
-            "This sign-in has already finished. Start again from the sign-in page.",
-        ));
+        return Err("This sign-in has already finished. Start again from the sign-in page.");
     }
     if !txn.offers.iter().any(|o| o.method == method) {
-        return Err(bad_request(
-            "This sign-in does not offer that way of signing in.",
-        ));
+        return Err("This sign-in does not offer that way of signing in.");
     }
     Ok(txn)
 }

@@ -39,6 +39,13 @@ const MAX_SIGNATURE_BYTES: usize = 1024;
 const MAX_ID_LEN: usize = 64;
 const MAX_ALGORITHM_LEN: usize = 16;
 
+const NOT_A_RESPONSE: &str = "The body must be a JSON object with exactly challenge_id, \
+                              certificates, algorithm and signature.";
+const UNKNOWN_ALGORITHM: &str = "algorithm is not one of RS256, RS384, RS512, PS256, PS384, \
+                                 PS512, ES256, ES256-DER, ES384, ES384-DER, EdDSA.";
+/// The audit reason of a signature that does not verify.
+const BAD_SIGNATURE: &str = "challenge signature refused";
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PhoneResponse {
@@ -113,7 +120,7 @@ where
     let state = match verified {
         Ok(_) => signed(&checked, &claimed.challenge),
         Err(e) if e.is_outage() => {
-            tracing::warn!(tid = %subject.tid, error = %e, "phone certificate could not be checked");
+            tracing::warn!(tid = %subject.tid, error = %e, "phone certificate not checked");
             State::Unavailable {
                 reason: certificates::audit_reason(&e),
             }
@@ -132,10 +139,7 @@ where
 
 /// Whether the leaf's key signed the challenge with the algorithm the app named.
 fn signed(checked: &Checked, challenge: &[u8]) -> State {
-    let leaf = checked
-        .chain
-        .first()
-        .map(|c| webpki::EndEntityCert::try_from(c));
+    let leaf = checked.chain.first().map(webpki::EndEntityCert::try_from);
     let verified = match leaf {
         Some(Ok(leaf)) => {
             let spki = leaf.subject_public_key_info();
@@ -154,7 +158,7 @@ fn signed(checked: &Checked, challenge: &[u8]) -> State {
             tracing::debug!(error = %e, "phone signature refused");
             State::Refused {
                 message: "Your phone's signature did not verify.".into(),
-                reason: "challenge signature refused",
+                reason: BAD_SIGNATURE,
             }
         }
     }
@@ -164,7 +168,7 @@ fn answer(state: &State) -> Page {
     match state {
         State::Proven => json(StatusCode::OK, &serde_json::json!({ "status": "approved" })),
         State::Refused { message, reason } => {
-            let code = if *reason == "challenge signature refused" {
+            let code = if *reason == BAD_SIGNATURE {
                 "bad_signature"
             } else {
                 "certificate_refused"
@@ -195,8 +199,7 @@ fn challenge_error(e: ChallengeError) -> Page {
 
 /// Reads every field of the response, or says which is wrong.
 fn check(body: &[u8]) -> Result<Checked, &'static str> {
-    let response: PhoneResponse = serde_json::from_slice(body)
-        .map_err(|_| "The body must be a JSON object with exactly challenge_id, certificates, algorithm and signature.")?;
+    let response: PhoneResponse = serde_json::from_slice(body).map_err(|_| NOT_A_RESPONSE)?;
     let id_ok = !response.challenge_id.is_empty() && response.challenge_id.len() <= MAX_ID_LEN;
     if !id_ok {
         return Err("challenge_id is empty or too long.");
@@ -219,7 +222,7 @@ fn check(body: &[u8]) -> Result<Checked, &'static str> {
     let algorithm = Some(response.algorithm.as_str())
         .filter(|a| a.len() <= MAX_ALGORITHM_LEN)
         .and_then(ChallengeAlgorithm::from_name)
-        .ok_or("algorithm is not one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES256-DER, ES384, ES384-DER, EdDSA.")?;
+        .ok_or(UNKNOWN_ALGORITHM)?;
     let signature = b64
         .decode(&response.signature)
         .map_err(|_| "signature is not base64.")?;

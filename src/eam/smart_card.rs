@@ -57,7 +57,7 @@ where
     };
     let txn = match certificates::open(app, sealed.as_deref(), Method::SmartCard) {
         Ok(txn) => txn,
-        Err(page) => return page,
+        Err(why) => return bad_request(why),
     };
     let outcome = certificates::outcome(&txn, Method::SmartCard, &source);
     let end = async |error, why| certificates::end(app, &txn, &outcome, error, why).await;

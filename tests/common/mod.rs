@@ -168,6 +168,14 @@ impl Stand {
         Browser::with_client_cert(&origin, &pem, chain, key).expect("card browser")
     }
 
+    /// Applies `config` as a reload (SIGHUP) would, with the stand's TLS files.
+    pub fn reload(&self, config: Config) {
+        let server = self.server.as_ref().expect("running");
+        let next = server.app().reconfigure(config).expect("reconfigured");
+        let tls = vouch::provision::tls_config(&self.state_dir(), None).expect("TLS");
+        server.reload(Arc::new(next), tls);
+    }
+
     /// A browser on the client-certificate listener that presents no certificate.
     pub fn cardless_browser(&self) -> Browser {
         let addr = self

@@ -7,6 +7,7 @@
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
 pub mod flows;
+pub mod phone;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
