@@ -158,6 +158,17 @@ async fn a_card_revoked_by_its_ocsp_responder_is_refused() {
 }
 
 #[tokio::test]
+async fn an_unreachable_required_ocsp_responder_ends_the_sign_in_as_temporarily_unavailable() {
+    let cards = Cards::new();
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/ocsp", closed.local_addr().unwrap());
+    drop(closed);
+    let stand = cards.stand("sc", "ocsp = \"require\"").await;
+    let done = sign_in(&stand, cards.card(Leaf::new(UPN, 12).ocsp(&url))).await;
+    assert_posted_error(&done, "temporarily_unavailable");
+}
+
+#[tokio::test]
 async fn a_stale_crl_ends_the_sign_in_as_temporarily_unavailable() {
     let cards = Cards::new();
     cards.crls(&[], cards.now - 86_400);
