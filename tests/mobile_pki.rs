@@ -240,3 +240,31 @@ async fn no_certificate_flow_is_offered_when_the_hint_carries_no_upn() {
         .await;
     assert_posted_error(&page, "access_denied");
 }
+
+#[tokio::test]
+async fn an_enrolled_phone_certificate_is_offered_to_its_user_only() {
+    let files = StoreFiles::new();
+    let phone = Phone::new("ES256");
+    let chain = chain_for(&files, &phone, "no-upn-needed@contoso.com", 5);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, chain[0].as_ref());
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let enrolled = format!(
+        "[[trust_store.enrolled]]\ntid = \"{TENANT}\"\noid = \"{USER_OID}\"\nsha256 = \"{hex}\""
+    );
+    let methods = "[\"mobile_pki\"]";
+    let store = files.section_binding(TENANT, "hwk", methods, "enrolled", &enrolled);
+    let stand = Stand::start_with(&store, "").await;
+
+    let wait = begin(&stand).await;
+    let body = response(&wait.id, &chain, &phone, &wait.challenge);
+    assert_eq!(respond(&stand, &body).await.0, 200);
+    let done = press(&stand, &wait.form, "continue").await;
+    assert_eq!(amr_of(&stand, &done).await, json!(["hwk"]));
+
+    let other = "00000000-0000-0000-0000-0000000000bb";
+    let claims = stand.entra.hint_claims(TENANT, other, USER_SUB, APP_ID);
+    let page = stand
+        .authorize(&Stand::entra_form(&stand.entra.hint(&claims)))
+        .await;
+    assert_posted_error(&page, "access_denied");
+}

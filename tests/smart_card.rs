@@ -315,3 +315,24 @@ async fn a_reload_reaches_the_card_listener_and_shutdown_closes_it() {
     stand.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+#[tokio::test]
+async fn with_two_stores_the_refusal_comes_from_the_store_the_card_chains_to() {
+    let cards = Cards::new();
+    cards.crls(&[9], cards.now + 86_400);
+    let other_root = Ca::root("Other Root");
+    let other_path = cards.path("other.der");
+    std::fs::write(&other_path, other_root.cert.as_ref()).unwrap();
+    let other = format!(
+        "[[trust_store]]\nname = \"other\"\ntenants = [\"{TENANT}\"]\n\
+         roots = [\"{other_path}\"]\nbinding = \"upn\"\namr = \"sc\"\n"
+    );
+    let listener = format!("client_cert_listen = \"127.0.0.1:0\"\nclient_cert_url = \"{CARDS}\"");
+    let ours = cards.section(TENANT, "sc", "[\"smart_card\"]", "");
+    let stand = Stand::start_with(&format!("{listener}\n{other}{ours}"), "").await;
+
+    let refused = sign_in(&stand, cards.card(Leaf::new(UPN, 9))).await;
+    assert_refused_with(&refused, "This certificate has been revoked.");
+    let done = sign_in(&stand, cards.card(Leaf::new(UPN, 10))).await;
+    assert_eq!(token_amr(&stand, &done).await, serde_json::json!(["sc"]));
+}

@@ -91,24 +91,28 @@ pub(crate) async fn verify(
     chain: &[CertificateDer<'_>],
 ) -> Result<VerifiedCertificate, CertificateError> {
     let at = Timestamp(app.clock.now());
-    let mut first: Option<CertificateError> = None;
+    let mut answer: Option<CertificateError> = None;
     for store in stores_for(app, user.tid, method, amr) {
         let error = match crate::pki::verify_client(&store, chain, at, user).await {
             Ok(verified) => return Ok(verified),
             Err(e) => e,
         };
-        let foreign = matches!(
-            error,
-            CertificateError::Refused(Refusal::UnknownIssuer { .. })
-        );
-        if first.is_none() || !foreign {
-            first = Some(error);
+        if answer.as_ref().is_none_or(is_foreign) {
+            answer = Some(error);
         }
     }
-    Err(first.unwrap_or_else(|| {
+    Err(answer.unwrap_or_else(|| {
         let (store, tid) = ("(none for this sign-in)".to_owned(), user.tid.to_owned());
         Refusal::WrongTenant { store, tid }.into()
     }))
+}
+
+/// Whether the store refused the chain for leading to none of its roots.
+fn is_foreign(error: &CertificateError) -> bool {
+    matches!(
+        error,
+        CertificateError::Refused(Refusal::UnknownIssuer { .. })
+    )
 }
 
 /// The sentence a user reads about a certificate that was not accepted.

@@ -43,12 +43,25 @@ impl StoreFiles {
         self.dir.path().join(name).display().to_string()
     }
 
-    /// A `[[trust_store]]` for `tenant` granting `amr` to the flows in `methods`.
+    /// A `[[trust_store]]` for `tenant` binding by UPN and granting `amr` to the flows in
+    /// `methods`; `extra` is added to it.
     pub fn section(&self, tenant: &str, amr: &str, methods: &str, extra: &str) -> String {
+        self.section_binding(tenant, amr, methods, "upn", extra)
+    }
+
+    /// [`StoreFiles::section`] with another binding rule.
+    pub fn section_binding(
+        &self,
+        tenant: &str,
+        amr: &str,
+        methods: &str,
+        binding: &str,
+        extra: &str,
+    ) -> String {
         format!(
             "[[trust_store]]\nname = \"cards\"\ntenants = [\"{tenant}\"]\n\
-             roots = [\"{root}\"]\nbinding = \"upn\"\namr = \"{amr}\"\nmethods = {methods}\n\
-             crl_files = [\"{rcrl}\", \"{icrl}\"]\n{extra}\n",
+             roots = [\"{root}\"]\nbinding = \"{binding}\"\namr = \"{amr}\"\n\
+             methods = {methods}\ncrl_files = [\"{rcrl}\", \"{icrl}\"]\n{extra}\n",
             root = self.path("root.der"),
             rcrl = self.path("root.crl"),
             icrl = self.path("issuing.crl"),
