@@ -139,6 +139,29 @@ async fn a_card_revoked_by_crl_is_refused_and_the_user_may_cancel() {
     let browser = stand.cardless_browser();
     let cancelled = submit(&browser, &refused.form().unwrap(), "cancel").await;
     assert_posted_error(&cancelled, "access_denied");
+
+    let trail = stand.state_dir().join("audit").join("audit-000001.jsonl");
+    let text = std::fs::read_to_string(trail).unwrap();
+    let outcomes: Vec<(String, String, String)> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["event"] == "sign_in")
+        .map(|r| {
+            let field = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
+            (field("method"), field("outcome"), field("reason"))
+        })
+        .collect();
+    let refused = (
+        "smart_card".into(),
+        "certificate_refused".into(),
+        "certificate revoked".into(),
+    );
+    let ended = (
+        "smart_card".into(),
+        "access_denied".into(),
+        "user cancelled".into(),
+    );
+    assert_eq!(outcomes, vec![refused, ended]);
 }
 
 #[tokio::test]
