@@ -141,6 +141,7 @@ fn store(pki: &Pki, crls: Vec<(String, Vec<u8>)>) -> TrustStore {
         ocsp: OcspPolicy::Off,
         ocsp_timeout_ms: 1000,
         enrolled: Vec::new(),
+        methods: vec![vouch::factor::Method::SmartCard],
     };
     TrustStore::build(&config, vec![pki.root.clone()], Vec::new(), crls).unwrap()
 }

@@ -121,6 +121,12 @@ pub struct Routes {
     pub authorize: String,
     pub method: String,
     pub otp: String,
+    /// Served on the client-certificate listener (smart-card sign-in).
+    pub smart_card: String,
+    /// The waiting page's "Continue", its long poll, and the phone app's API.
+    pub mobile: String,
+    pub mobile_wait: String,
+    pub mobile_respond: String,
 }
 
 impl Routes {
@@ -136,6 +142,10 @@ impl Routes {
             authorize: format!("{base}/eam/authorize"),
             method: format!("{base}/eam/method"),
             otp: format!("{base}/eam/otp"),
+            smart_card: format!("{base}/eam/smartcard"),
+            mobile: format!("{base}/eam/mobile"),
+            mobile_wait: format!("{base}/eam/mobile/wait"),
+            mobile_respond: format!("{base}/eam/mobile/respond"),
         }
     }
 }
@@ -151,6 +161,8 @@ pub struct App {
     pub signer: SignerPool,
     pub store: Arc<CredentialStore>,
     pub transactions: Arc<Transactions>,
+    /// Phone challenges waiting for an answer (mobile-PKI sign-in).
+    pub challenges: Arc<crate::eam::challenges::Challenges>,
     pub used_steps: Arc<UsedSteps>,
     pub spent: Arc<SpentJournal>,
     pub limiter: Arc<FactorLimits>,
@@ -201,6 +213,7 @@ impl App {
             signer,
             store,
             transactions: Arc::default(),
+            challenges: Arc::default(),
             used_steps: Arc::new(UsedSteps::restore(used)),
             spent: Arc::new(spent),
             oversight: Arc::new(oversight),
@@ -216,6 +229,11 @@ impl App {
         let old = &self.config;
         let needs_restart = [
             ("server.listen", old.listen != config.listen),
+            (
+                "server.client_cert_listen",
+                old.client_cert.as_ref().map(|c| c.listen)
+                    != config.client_cert.as_ref().map(|c| c.listen),
+            ),
             ("server.state_dir", old.state_dir != config.state_dir),
             ("signer", old.signer != config.signer),
             ("signer.backend", old.signing != config.signing),
@@ -265,6 +283,7 @@ impl App {
             signer: self.signer.clone(),
             store: self.store.clone(),
             transactions: self.transactions.clone(),
+            challenges: self.challenges.clone(),
             used_steps: self.used_steps.clone(),
             spent: self.spent.clone(),
             oversight: self.oversight.clone(),
@@ -333,6 +352,30 @@ impl App {
                 _ => not_allowed("POST"),
             };
         }
+        if path == route.mobile {
+            return match method {
+                Method::POST => crate::eam::mobile::post(&self, req).await,
+                _ => not_allowed("POST"),
+            };
+        }
+        if path == route.mobile_wait {
+            return match method {
+                Method::POST => crate::eam::mobile::wait(&self, req).await,
+                _ => not_allowed("POST"),
+            };
+        }
+        if path == route.mobile_respond {
+            return match method {
+                Method::POST => crate::eam::mobile_api::respond(&self, req).await,
+                _ => not_allowed("POST"),
+            };
+        }
+        if path == route.smart_card {
+            return match method {
+                Method::POST => crate::eam::smart_card::post(&self, req).await,
+                _ => not_allowed("POST"),
+            };
+        }
         pages::problem(
             StatusCode::NOT_FOUND,
             "Not found",
@@ -384,7 +427,7 @@ pub fn discovery_document(issuer: &str, routes: &Routes) -> Vec<u8> {
     doc.to_string().into_bytes()
 }
 
-fn issuer_origin(issuer: &str) -> &str {
+pub(crate) fn issuer_origin(issuer: &str) -> &str {
     let after_scheme = issuer.strip_prefix("https://").unwrap_or(issuer);
     match after_scheme.find('/') {
         Some(i) => &issuer[..issuer.len() - after_scheme.len() + i],

@@ -63,6 +63,8 @@ struct RawServer {
     tls_key: Option<PathBuf>,
     max_body_bytes: Option<usize>,
     shutdown_grace_secs: Option<u64>,
+    client_cert_listen: Option<SocketAddr>,
+    client_cert_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -148,6 +150,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Certificate and key files; when absent, a self-signed pair in the state directory.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The listener that asks browsers for a client certificate (smart-card sign-in).
+    pub client_cert: Option<ClientCertListener>,
     pub max_body_bytes: usize,
     pub shutdown_grace_secs: u64,
     pub signer: SignerKind,
@@ -167,6 +171,14 @@ pub struct Config {
     pub trust_stores: Vec<crate::pki::TrustStoreConfig>,
     /// The audit trail, admin socket and metrics listener.
     pub operations: crate::oversight::Operations,
+}
+
+/// `[server] client_cert_listen` and `client_cert_url`: where the smart-card listener binds
+/// and the `https://host[:port]` origin browsers reach it at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertListener {
+    pub listen: SocketAddr,
+    pub origin: String,
 }
 
 /// What one client may hold and how long it may take, so that slow or greedy clients cannot
@@ -374,6 +386,29 @@ impl Config {
             (None, Some(_)) => return Err(err("server.tls_cert", "set it with tls_key".into())),
         };
 
+        let client_cert = match (raw.server.client_cert_listen, raw.server.client_cert_url) {
+            (Some(addr), Some(url)) => {
+                let origin = check_origin(&url).map_err(|p| err("server.client_cert_url", p))?;
+                if addr.port() != 0 && listen.contains(&addr) {
+                    let why = "must differ from every address in server.listen";
+                    return Err(err("server.client_cert_listen", why.into()));
+                }
+                Some(ClientCertListener {
+                    listen: addr,
+                    origin,
+                })
+            }
+            (None, None) => None,
+            (Some(_), None) => {
+                let why = "set it with client_cert_listen: the origin browsers reach that at";
+                return Err(err("server.client_cert_url", why.into()));
+            }
+            (None, Some(_)) => {
+                let why = "set it with client_cert_url, e.g. \"0.0.0.0:8444\"";
+                return Err(err("server.client_cert_listen", why.into()));
+            }
+        };
+
         let max_body_bytes = raw.server.max_body_bytes.unwrap_or(64 * 1024);
         if !(4096..=1024 * 1024).contains(&max_body_bytes) {
             return Err(err(
@@ -450,6 +485,7 @@ impl Config {
             issuer,
             state_dir,
             tls,
+            client_cert,
             max_body_bytes,
             shutdown_grace_secs: raw.server.shutdown_grace_secs.unwrap_or(10),
             signer: raw.signer.kind.unwrap_or_default(),
@@ -579,6 +615,20 @@ fn check_issuer(issuer: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An `https://host[:port]` origin, with at most a trailing `/`; answered without it.
+fn check_origin(url: &str) -> Result<String, String> {
+    let bad = || format!("{url:?} must be an https://host[:port] origin, without a path");
+    let uri: http::Uri = url.parse().map_err(|_| bad())?;
+    let path_ok = matches!(uri.path(), "" | "/") && uri.query().is_none();
+    if uri.scheme_str() != Some("https") || uri.host().is_none() || !path_ok {
+        return Err(bad());
+    }
+    if url.contains('@') || url.contains('#') {
+        return Err(bad());
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
 fn check_authority_url(url: &str) -> Result<(), String> {
     let Some(rest) = url.strip_prefix("https://") else {
         return Err(format!("{url:?} must start with https://"));
@@ -699,6 +749,52 @@ mod tests {
             assert_eq!(e.key, "server.issuer", "{bad}");
         }
         assert!(parse("[server]\nissuer = \"https://mfa.example.com:8443/t1\"").is_ok());
+    }
+
+    #[test]
+    fn the_client_certificate_listener_needs_an_address_and_an_https_origin() {
+        let both = "[server]\nclient_cert_listen = \"127.0.0.1:8444\"\n\
+                    client_cert_url = \"https://cards.example.com:8444/\"";
+        let listener = parse(both).expect("valid").client_cert.expect("listener");
+        assert_eq!(listener.origin, "https://cards.example.com:8444");
+        assert_eq!(parse("").expect("valid").client_cert, None);
+        let cases = [
+            (
+                "client_cert_listen = \"127.0.0.1:8444\"",
+                "server.client_cert_url",
+            ),
+            (
+                "client_cert_url = \"https://c.example\"",
+                "server.client_cert_listen",
+            ),
+            (
+                "client_cert_listen = \"127.0.0.1:8443\"\nclient_cert_url = \"https://c.example\"",
+                "server.client_cert_listen",
+            ),
+        ];
+        for (extra, key) in cases {
+            assert_eq!(
+                parse(&format!("[server]\n{extra}")).unwrap_err().key,
+                key,
+                "{extra}"
+            );
+        }
+        for url in [
+            "http://c.example",
+            "https://c.example/path",
+            "https://c.example?x",
+            "c",
+        ] {
+            let text = format!(
+                "[server]\nclient_cert_listen = \"127.0.0.1:9\"\n\
+                                client_cert_url = \"{url}\""
+            );
+            assert_eq!(
+                parse(&text).unwrap_err().key,
+                "server.client_cert_url",
+                "{url}"
+            );
+        }
     }
 
     #[test]

@@ -273,6 +273,9 @@ fn check(config: &Config) {
     for addr in &config.listen {
         println!("listen         {addr}");
     }
+    if let Some(cards) = &config.client_cert {
+        println!("smart cards    {} at {}", cards.listen, cards.origin);
+    }
     println!("state dir      {}", config.state_dir.display());
     for t in &config.tenants {
         let lab = if t.test_authority.is_some() {
@@ -305,11 +308,13 @@ fn check(config: &Config) {
             vouch::pki::config::TenantScope::Shared => "every tenant".to_owned(),
             vouch::pki::config::TenantScope::Tenants(t) => format!("{} tenant(s)", t.len()),
         };
+        let methods: Vec<&str> = store.methods.iter().map(|m| m.name()).collect();
         println!(
-            "trust store    {} for {scope}: {} root(s), {} CRL source(s)",
+            "trust store    {} for {scope}: {} root(s), {} CRL source(s), {}",
             store.name,
             store.roots.len(),
-            store.crl_files.len() + store.crl_urls.len()
+            store.crl_files.len() + store.crl_urls.len(),
+            methods.join(" and ")
         );
     }
     let ops = &config.operations;
@@ -401,6 +406,7 @@ fn serve(
             loop {
                 tick.tick().await;
                 pruner.transactions.prune(pruner.clock.now());
+                pruner.challenges.prune(pruner.clock.now());
             }
         });
 

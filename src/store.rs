@@ -327,6 +327,7 @@ impl CredentialStore {
             if let Some(user) = file.users.get_mut(&key) {
                 match method {
                     Method::Totp => had = user.totp.take().is_some(),
+                    Method::SmartCard | Method::MobilePki => {}
                 }
                 if user.methods().is_empty() {
                     file.users.remove(&key);

@@ -36,6 +36,7 @@ fn store_config(name: &str, eku: &[u8]) -> TrustStoreConfig {
         ocsp: OcspPolicy::Off,
         ocsp_timeout_ms: 1000,
         enrolled: Vec::new(),
+        methods: vec![vouch::factor::Method::SmartCard],
     }
 }
 

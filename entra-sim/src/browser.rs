@@ -8,8 +8,8 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrowserError {
@@ -105,6 +105,25 @@ pub struct Browser {
 impl Browser {
     /// A browser for `origin` (`https://host:port`) that trusts the PEM certificates given.
     pub fn new(origin: &str, trusted_pem: &[u8]) -> Result<Browser, BrowserError> {
+        Browser::build(origin, trusted_pem, None)
+    }
+
+    /// A browser that presents `chain` (leaf first), whose key is `key`, when a server asks
+    /// for a client certificate: a smart card or a certificate in the browser's store.
+    pub fn with_client_cert(
+        origin: &str,
+        trusted_pem: &[u8],
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<Browser, BrowserError> {
+        Browser::build(origin, trusted_pem, Some((chain, key)))
+    }
+
+    fn build(
+        origin: &str,
+        trusted_pem: &[u8],
+        client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    ) -> Result<Browser, BrowserError> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(trusted_pem) {
             let cert = cert.map_err(|e| BrowserError::Trust(e.to_string()))?;
@@ -113,11 +132,16 @@ impl Browser {
                 .map_err(|e| BrowserError::Trust(e.to_string()))?;
         }
         let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| BrowserError::Trust(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let tls = match client {
+            Some((chain, key)) => builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| BrowserError::Trust(e.to_string()))?,
+            None => builder.with_no_client_auth(),
+        };
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only()

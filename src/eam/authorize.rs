@@ -325,13 +325,18 @@ fn negotiate(
     Ok(offers)
 }
 
-/// Every method the user could prove, each with the `amr` it would earn.
+/// Every method the user could prove, each with the `amr` it would earn: what the credential
+/// store holds for them, then the certificate flows a trust store of their tenant offers.
 fn candidates(app: &App, hint: &VerifiedHint) -> Vec<Candidate> {
-    app.store
+    let mut candidates: Vec<Candidate> = app
+        .store
         .methods(&hint.tid, &hint.oid)
         .into_iter()
         .map(Candidate::from)
-        .collect()
+        .collect();
+    let user = crate::pki::ExpectedUser::from(hint);
+    candidates.extend(super::certificates::candidates(app, &user));
+    candidates
 }
 
 /// The page that starts the only offered method, or lets the user choose among several.

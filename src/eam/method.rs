@@ -92,6 +92,8 @@ pub(crate) async fn start(app: &App, txn: &Transaction, method: Method, source: 
                 post_error("temporarily_unavailable", "credential store unreadable").await
             }
         },
+        Method::SmartCard => super::smart_card::start(app, txn),
+        Method::MobilePki => super::mobile::start(app, txn, None, source).await,
     }
 }
 

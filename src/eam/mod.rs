@@ -1,11 +1,17 @@
 //! The EAM protocol endpoints and the state a sign-in carries between them.
 
 pub mod authorize;
+pub mod certificates;
+pub mod challenges;
 pub mod claims;
 pub mod form;
 pub mod method;
+pub mod mobile;
+pub mod mobile_api;
 pub mod otp;
 pub mod pages;
+pub mod pki_pages;
+pub mod smart_card;
 pub mod transaction;
 
 use bytes::Bytes;

@@ -42,11 +42,11 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-fn nonce() -> String {
+pub(super) fn nonce() -> String {
     b64url_encode(&seal::random_bytes::<16>())
 }
 
-fn document(title: &str, nonce: &str, body: &str, script: Option<&str>) -> String {
+pub(super) fn document(title: &str, nonce: &str, body: &str, script: Option<&str>) -> String {
     let script = script
         .map(|s| format!("<script nonce=\"{nonce}\">{s}</script>"))
         .unwrap_or_default();
@@ -59,7 +59,7 @@ fn document(title: &str, nonce: &str, body: &str, script: Option<&str>) -> Strin
     )
 }
 
-fn respond(status: StatusCode, html: String, csp: String) -> Page {
+pub(super) fn respond(status: StatusCode, html: String, csp: String) -> Page {
     let mut response = Response::new(Full::new(Bytes::from(html)));
     *response.status_mut() = status;
     let h = response.headers_mut();
@@ -84,7 +84,7 @@ fn respond(status: StatusCode, html: String, csp: String) -> Page {
     response
 }
 
-fn csp(nonce: &str, form_action: &str) -> String {
+pub(super) fn csp(nonce: &str, form_action: &str) -> String {
     format!(
         "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
 form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
@@ -146,7 +146,7 @@ pub fn form_post(redirect_uri: &str, answer: Answer<'_>, state: Option<&str>) ->
     respond(StatusCode::OK, html, csp(&n, &origin))
 }
 
-fn hidden(name: &str, value: &str) -> String {
+pub(super) fn hidden(name: &str, value: &str) -> String {
     format!(
         "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
         escape(value)

@@ -16,11 +16,15 @@ pub enum FactorType {
 
 /// A method vouch can run for a user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Method {
     /// A time-based one-time password (RFC 6238).
     Totp,
+    /// A client certificate presented in a TLS handshake, from a smart card or the browser.
+    SmartCard,
+    /// A challenge signed on a phone whose certificate a trust store accepts.
+    MobilePki,
 }
 
 impl Method {
@@ -29,12 +33,14 @@ impl Method {
     pub fn amr(self) -> &'static str {
         match self {
             Method::Totp => "otp",
+            Method::SmartCard => "sc",
+            Method::MobilePki => "swk",
         }
     }
 
     pub fn factor_type(self) -> FactorType {
         match self {
-            Method::Totp => FactorType::Possession,
+            Method::Totp | Method::SmartCard | Method::MobilePki => FactorType::Possession,
         }
     }
 
@@ -42,18 +48,47 @@ impl Method {
     pub fn name(self) -> &'static str {
         match self {
             Method::Totp => "totp",
+            Method::SmartCard => "smart_card",
+            Method::MobilePki => "mobile_pki",
         }
     }
 
     /// The method a form names; `None` for a name vouch does not know.
     pub fn from_name(name: &str) -> Option<Method> {
-        [Method::Totp].into_iter().find(|m| m.name() == name)
+        [Method::Totp, Method::SmartCard, Method::MobilePki]
+            .into_iter()
+            .find(|m| m.name() == name)
     }
 
     /// What the choice page calls the method.
     pub fn label(self) -> &'static str {
         match self {
             Method::Totp => "Code from an authenticator app",
+            Method::SmartCard => "Smart card or certificate in this browser",
+            Method::MobilePki => "Certificate app on your phone",
         }
+    }
+
+    /// Whether a trust store's certificate proves the method.
+    pub fn uses_certificate(self) -> bool {
+        matches!(self, Method::SmartCard | Method::MobilePki)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_names_read_back_and_certificate_methods_are_possession() {
+        for method in [Method::Totp, Method::SmartCard, Method::MobilePki] {
+            assert_eq!(Method::from_name(method.name()), Some(method));
+            assert_eq!(method.factor_type(), FactorType::Possession);
+        }
+        assert_eq!(Method::from_name("smartcard"), None);
+        assert_eq!(Method::from_name(""), None);
+        let json = serde_json::to_string(&Method::MobilePki).unwrap();
+        assert_eq!(json, "\"mobile_pki\"");
+        assert!(Method::SmartCard.uses_certificate() && !Method::Totp.uses_certificate());
     }
 }

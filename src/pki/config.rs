@@ -14,6 +14,7 @@
 //! crl_refresh_secs = 3600
 //! crl_grace_secs = 0
 //! ocsp = "off"                      # off | prefer | require
+//! methods = ["smart_card"]          # smart_card | mobile_pki; smart_card when omitted
 //!
 //! [[trust_store.enrolled]]          # only for binding = "enrolled"
 //! tid = "00000000-0000-0000-0000-000000000001"
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::factor::Method;
 use crate::jose::hint::is_guid;
 
 /// `[[trust_store]]` as written.
@@ -58,6 +60,8 @@ pub struct RawTrustStore {
     ocsp_timeout_ms: Option<u64>,
     #[serde(default)]
     enrolled: Vec<RawEnrolled>,
+    #[serde(default)]
+    methods: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,6 +153,8 @@ pub struct TrustStoreConfig {
     pub ocsp: OcspPolicy,
     pub ocsp_timeout_ms: u64,
     pub enrolled: Vec<EnrolledCertificate>,
+    /// The sign-in flows that accept this store's certificates.
+    pub methods: Vec<Method>,
 }
 
 /// id-kp-clientAuth, 1.3.6.1.5.5.7.3.2 (RFC 5280 §4.2.1.12).
@@ -216,6 +222,7 @@ impl TrustStoreConfig {
             return Err(err("ocsp_timeout_ms", "must be 50 to 30000".into()));
         }
         let enrolled = check_enrolled(raw.enrolled, raw.binding)?;
+        let methods = check_methods(raw.methods).map_err(|p| err("methods", p))?;
 
         Ok(TrustStoreConfig {
             name: raw.name,
@@ -232,6 +239,7 @@ impl TrustStoreConfig {
             ocsp: raw.ocsp,
             ocsp_timeout_ms,
             enrolled,
+            methods,
         })
     }
 
@@ -252,6 +260,30 @@ impl TrustStoreConfig {
         }
         Ok(stores)
     }
+}
+
+/// The flows a store serves: smart card unless it says otherwise.
+fn check_methods(raw: Option<Vec<String>>) -> Result<Vec<Method>, String> {
+    let Some(names) = raw else {
+        return Ok(vec![Method::SmartCard]);
+    };
+    if names.is_empty() {
+        return Err("list at least one of \"smart_card\" and \"mobile_pki\"".into());
+    }
+    let mut methods = Vec::with_capacity(names.len());
+    for name in &names {
+        let method = Method::from_name(name).filter(|m| m.uses_certificate());
+        let Some(method) = method else {
+            return Err(format!(
+                "{name:?} is not a certificate sign-in; use \"smart_card\" or \"mobile_pki\""
+            ));
+        };
+        if methods.contains(&method) {
+            return Err(format!("{name:?} is listed twice"));
+        }
+        methods.push(method);
+    }
+    Ok(methods)
 }
 
 fn check_tenants(tenants: Vec<String>) -> Result<Vec<String>, (String, String)> {
@@ -403,6 +435,34 @@ mod tests {
         assert_eq!(store.ocsp, OcspPolicy::Off);
         assert_eq!(store.roots, vec![PathBuf::from("/etc/vouch/root.pem")]);
         assert_eq!(store.scope, TenantScope::Shared);
+        assert_eq!(store.methods, vec![Method::SmartCard]);
+    }
+
+    #[test]
+    fn a_store_names_the_certificate_flows_it_serves() {
+        let both = format!("{MINIMAL}methods = [\"mobile_pki\", \"smart_card\"]\n");
+        let store = parse(&both).unwrap();
+        assert_eq!(store.methods, vec![Method::MobilePki, Method::SmartCard]);
+    }
+
+    #[test]
+    fn empty_unknown_repeated_or_non_certificate_flows_are_refused() {
+        let lists = [
+            "[]",
+            "[\"totp\"]",
+            "[\"smartcard\"]",
+            "[\"smart_card\", \"smart_card\"]",
+            "[\"\"]",
+        ];
+        for list in lists {
+            let (key, problem) = parse(&format!("{MINIMAL}methods = {list}\n")).unwrap_err();
+            assert_eq!(key, "methods", "{list}: {problem}");
+            assert!(
+                problem.contains("smart_card") || problem.contains("twice"),
+                "{problem}"
+            );
+        }
+        assert!(parse(&format!("{MINIMAL}methods = \"smart_card\"\n")).is_err());
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct TrustStore {
     pub amr: Amr,
     pub binding: BindingRule,
     pub ekus: Vec<Vec<u8>>,
+    /// The sign-in flows that accept this store's certificates.
+    pub methods: Vec<crate::factor::Method>,
     pub anchors: Vec<TrustAnchor<'static>>,
     pub anchor_infos: Vec<Arc<AnchorInfo>>,
     anchor_certs: Vec<CertificateDer<'static>>,
@@ -117,6 +119,7 @@ impl TrustStore {
             amr: config.amr,
             binding: config.binding,
             ekus: config.ekus.clone(),
+            methods: config.methods.clone(),
             anchors,
             anchor_infos,
             anchor_certs: roots,
@@ -258,6 +261,13 @@ impl TrustStore {
         self.enrolled
             .get(sha256)
             .map(|(t, o)| (t.as_str(), o.as_str()))
+    }
+
+    /// Whether a certificate was enrolled for the user (`tid`, `oid`).
+    pub fn has_enrolled_user(&self, tid: &str, oid: &str) -> bool {
+        self.enrolled
+            .values()
+            .any(|(t, o)| t.eq_ignore_ascii_case(tid) && o.eq_ignore_ascii_case(oid))
     }
 
     /// The OCSP responder the certificate names (authority information access).

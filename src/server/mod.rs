@@ -5,8 +5,15 @@
 //! body, idleness) and the number of open connections is capped, so slow or greedy clients
 //! cannot hold the appliance. Shutdown stops accepting at once, lets open connections finish
 //! their requests, and gives up after the grace period.
+//!
+//! With `[server] client_cert_listen` set, a second listener asks for a client certificate
+//! (see [`client_cert`]) and hands the presented chain to each request as a [`ClientChain`].
+//! It shares the connection limits, reloads and shutdown of the main listeners.
 
 mod activity;
+pub mod client_cert;
+
+pub use client_cert::ClientChain;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -27,9 +34,18 @@ use activity::{Activity, Tracked};
 /// How often an open connection is checked for idleness.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
+/// Which TLS settings a listener's connections are accepted with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Main,
+    ClientCert,
+}
+
 /// A running server: its bound addresses and the switch that stops it.
 pub struct Server {
     pub addrs: Vec<SocketAddr>,
+    /// Where the client-certificate listener is bound, when configured.
+    pub client_cert_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     done: tokio::task::JoinHandle<()>,
@@ -62,10 +78,17 @@ impl Server {
             .iter()
             .map(|l| l.local_addr())
             .collect::<std::io::Result<Vec<_>>>()?;
+        let client_cert = client_cert_listener(&app)?;
+        let client_cert_addr = client_cert.as_ref().map(|l| l.local_addr()).transpose()?;
+        let client_acceptor = match &client_cert {
+            Some(_) => Some(client_cert_acceptor(&tls, &app)?),
+            None => None,
+        };
         let (stop, stopped) = watch::channel(false);
         let grace = Duration::from_secs(app.config.shutdown_grace_secs);
         let shared = Arc::new(Shared {
             acceptor: RwLock::new(TlsAcceptor::from(tls)),
+            client_acceptor: RwLock::new(client_acceptor),
             http: http_builder(&app.config.limits),
             slots: Arc::new(Semaphore::new(app.config.limits.max_connections)),
             limits: app.config.limits.clone(),
@@ -75,21 +98,27 @@ impl Server {
         let done = tokio::spawn(async move {
             let shared = serving;
             let mut loops = tokio::task::JoinSet::new();
-            for listener in listeners {
-                loops.spawn(accept_loop(
-                    listener,
-                    shared.clone(),
-                    stopped.clone(),
+            let kinds = listeners.into_iter().map(|l| (l, Kind::Main));
+            for (listener, kind) in kinds.chain(client_cert.map(|l| (l, Kind::ClientCert))) {
+                let listening = Listening {
+                    shared: shared.clone(),
+                    kind,
+                    stopped: stopped.clone(),
                     grace,
-                ));
+                };
+                loops.spawn(accept_loop(listener, listening));
             }
             while loops.join_next().await.is_some() {}
         });
         for addr in &bound {
             tracing::info!(%addr, "listening");
         }
+        if let Some(addr) = client_cert_addr {
+            tracing::info!(%addr, "listening for client certificates");
+        }
         Ok(Server {
             addrs: bound,
+            client_cert_addr,
             shared,
             stop,
             done,
@@ -99,6 +128,19 @@ impl Server {
     /// Serves new requests with `app` and new handshakes with `tls`. Open connections stay
     /// open; requests already being answered finish with the app they started with.
     pub fn reload(&self, app: Arc<App>, tls: Arc<rustls::ServerConfig>) {
+        if self.client_cert_addr.is_some() {
+            match client_cert_acceptor(&tls, &app) {
+                Ok(acceptor) => {
+                    let mut current = self
+                        .shared
+                        .client_acceptor
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner());
+                    *current = Some(acceptor);
+                }
+                Err(e) => tracing::warn!(error = %e, "client-certificate TLS settings kept"),
+            }
+        }
         *self.shared.app.write().unwrap_or_else(|p| p.into_inner()) = app;
         *self
             .shared
@@ -123,6 +165,8 @@ impl Server {
 struct Shared {
     app: RwLock<Arc<App>>,
     acceptor: RwLock<TlsAcceptor>,
+    /// The client-certificate listener's, when there is one.
+    client_acceptor: RwLock<Option<TlsAcceptor>>,
     http: auto::Builder<TokioExecutor>,
     limits: Limits,
     /// One permit per open connection.
@@ -134,20 +178,56 @@ impl Shared {
         self.app.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn current_acceptor(&self) -> TlsAcceptor {
-        self.acceptor
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    fn current_acceptor(&self, kind: Kind) -> Option<TlsAcceptor> {
+        match kind {
+            Kind::Main => Some(
+                self.acceptor
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+            ),
+            Kind::ClientCert => self
+                .client_acceptor
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
+/// Binds `[server] client_cert_listen`, when set.
+fn client_cert_listener(app: &App) -> std::io::Result<Option<TcpListener>> {
+    let Some(listener) = &app.config.client_cert else {
+        return Ok(None);
+    };
+    let addr = listener.listen;
+    let bound = std::net::TcpListener::bind(addr)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+    bound.set_nonblocking(true)?;
+    TcpListener::from_std(bound).map(Some)
+}
+
+fn client_cert_acceptor(tls: &rustls::ServerConfig, app: &App) -> std::io::Result<TlsAcceptor> {
+    client_cert::tls_config(tls, &app.trust_stores)
+        .map(TlsAcceptor::from)
+        .map_err(|e| std::io::Error::other(format!("client-certificate TLS settings: {e}")))
+}
+
+/// What one listener's loop needs.
+struct Listening {
     shared: Arc<Shared>,
-    mut stopped: watch::Receiver<bool>,
+    kind: Kind,
+    stopped: watch::Receiver<bool>,
     grace: Duration,
-) {
+}
+
+async fn accept_loop(listener: TcpListener, listening: Listening) {
+    let Listening {
+        shared,
+        kind,
+        mut stopped,
+        grace,
+    } = listening;
     let graceful = GracefulShutdown::new();
     loop {
         let (tcp, peer) = tokio::select! {
@@ -170,7 +250,10 @@ async fn accept_loop(
         let shared = shared.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let handshake = shared.current_acceptor().accept(tcp);
+            let Some(acceptor) = shared.current_acceptor(kind) else {
+                return;
+            };
+            let handshake = acceptor.accept(tcp);
             let done = tokio::time::timeout(shared.limits.handshake_timeout, handshake).await;
             crate::oversight::metrics::tls_handshake(matches!(done, Ok(Ok(_))));
             let tls = match done {
@@ -184,12 +267,16 @@ async fn accept_loop(
                     return;
                 }
             };
+            let chain = (kind == Kind::ClientCert).then(|| presented_chain(&tls));
             let activity = Activity::new();
             let service = {
                 let (shared, activity) = (shared.clone(), activity.clone());
                 service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                     let (app, working) = (shared.current_app(), activity.request());
                     req.extensions_mut().insert(Peer(peer));
+                    if let Some(chain) = &chain {
+                        req.extensions_mut().insert(chain.clone());
+                    }
                     async move {
                         let page = app.handle(req).await;
                         drop(working);
@@ -212,6 +299,12 @@ async fn accept_loop(
             );
         }
     }
+}
+
+/// The chain the client presented in the handshake, leaf first.
+fn presented_chain(tls: &tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> ClientChain {
+    let certificates = tls.get_ref().1.peer_certificates().unwrap_or_default();
+    ClientChain(Arc::new(certificates.to_vec()))
 }
 
 /// The HTTP/1.1 and HTTP/2 settings every connection is served with.

@@ -148,6 +148,44 @@ impl Stand {
         }
     }
 
+    /// Where the client-certificate listener is bound, when the stand has one.
+    pub fn client_cert_addr(&self) -> Option<std::net::SocketAddr> {
+        self.server.as_ref().and_then(|s| s.client_cert_addr)
+    }
+
+    /// A browser on the client-certificate listener that presents `chain` with `key`.
+    pub fn card_browser(
+        &self,
+        chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+        key: rustls::pki_types::PrivateKeyDer<'static>,
+    ) -> Browser {
+        let addr = self
+            .client_cert_addr()
+            .expect("a client-certificate listener");
+        let origin = format!("https://127.0.0.1:{}", addr.port());
+        let cert = self.state_dir().join("tls").join("cert.pem");
+        let pem = std::fs::read(cert).expect("appliance certificate");
+        Browser::with_client_cert(&origin, &pem, chain, key).expect("card browser")
+    }
+
+    /// Applies `config` as a reload (SIGHUP) would, with the stand's TLS files.
+    pub fn reload(&self, config: Config) {
+        let server = self.server.as_ref().expect("running");
+        let next = server.app().reconfigure(config).expect("reconfigured");
+        let tls = vouch::provision::tls_config(&self.state_dir(), None).expect("TLS");
+        server.reload(Arc::new(next), tls);
+    }
+
+    /// A browser on the client-certificate listener that presents no certificate.
+    pub fn cardless_browser(&self) -> Browser {
+        let addr = self
+            .client_cert_addr()
+            .expect("a client-certificate listener");
+        let cert = self.state_dir().join("tls").join("cert.pem");
+        let pem = std::fs::read(cert).expect("appliance certificate");
+        Browser::new(&format!("https://127.0.0.1:{}", addr.port()), &pem).expect("browser")
+    }
+
     pub fn state_dir(&self) -> PathBuf {
         self.app.config.state_dir.clone()
     }

@@ -6,6 +6,9 @@
 
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod flows;
+pub mod phone;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -114,9 +117,23 @@ impl Ca {
     }
 
     pub fn issue(&self, leaf: Leaf) -> CertificateDer<'static> {
+        self.issue_keyed(leaf).0
+    }
+
+    /// A certificate and its P-256 key, for a client that must prove it holds the key.
+    pub fn issue_keyed(&self, leaf: Leaf) -> (CertificateDer<'static>, KeyPair) {
         let key = KeyPair::generate().unwrap();
+        (self.issue_for(leaf, &key), key)
+    }
+
+    /// A certificate for a public key made elsewhere.
+    pub fn issue_for(
+        &self,
+        leaf: Leaf,
+        key: &impl rcgen::PublicKeyData,
+    ) -> CertificateDer<'static> {
         leaf.params
-            .signed_by(&key, &self.issuer)
+            .signed_by(key, &self.issuer)
             .unwrap()
             .der()
             .clone()
@@ -385,6 +402,7 @@ pub fn config(name: &str, binding: BindingRule) -> TrustStoreConfig {
         ocsp: OcspPolicy::Off,
         ocsp_timeout_ms: 2000,
         enrolled: Vec::new(),
+        methods: vec![vouch::factor::Method::SmartCard],
     }
 }
 

@@ -1,0 +1,229 @@
+//! What the two certificate sign-ins share: which trust stores may judge a certificate for a
+//! transaction, the verification itself, and the words users and the audit trail get.
+//!
+//! Rules:
+//! - The user a certificate must belong to is the transaction's (`tid`, `oid` and the UPN
+//!   from the verified hint), never anything the browser or the phone sends.
+//! - A method is offered once, with the `amr` of the first store of the tenant that serves
+//!   it and can bind the user; only stores granting that same `amr` may then accept a
+//!   certificate, so the token never carries an `amr` other than the one negotiated.
+//! - A refusal is the certificate's fault and the user may try another; an outage ends the
+//!   sign-in with `temporarily_unavailable`.
+
+use std::sync::Arc;
+
+use super::claims::Candidate;
+use super::pages::{self, Answer, Page};
+use super::transaction::Transaction;
+use crate::app::App;
+use crate::factor::Method;
+use crate::pki::{
+    BindingRule, CertificateError, ExpectedUser, Refusal, Timestamp, TrustStore,
+    VerifiedCertificate,
+};
+use rustls::pki_types::CertificateDer;
+
+/// The certificate methods a trust store of the user's tenant offers, in method order.
+pub(crate) fn candidates(app: &App, user: &ExpectedUser<'_>) -> Vec<Candidate> {
+    [Method::SmartCard, Method::MobilePki]
+        .into_iter()
+        .filter(|m| runs_here(app, *m))
+        .filter_map(|method| {
+            let store = app
+                .trust_stores
+                .for_tenant(user.tid)
+                .find(|s| s.methods.contains(&method) && can_bind(s, user))?;
+            Some(Candidate {
+                method,
+                amr: store.amr.as_str(),
+            })
+        })
+        .collect()
+}
+
+/// Smart cards need the client-certificate listener; the phone flow needs nothing more.
+fn runs_here(app: &App, method: Method) -> bool {
+    match method {
+        Method::SmartCard => app.config.client_cert.is_some(),
+        _ => true,
+    }
+}
+
+/// Whether the store has a way to tie one of its certificates to the user.
+fn can_bind(store: &TrustStore, user: &ExpectedUser<'_>) -> bool {
+    match store.binding {
+        BindingRule::Upn | BindingRule::Email => user.upn.is_some(),
+        BindingRule::Enrolled => store.has_enrolled_user(user.tid, user.oid),
+    }
+}
+
+/// The user the transaction is for, as the verified hint named them.
+pub(crate) fn expected_user(txn: &Transaction) -> ExpectedUser<'_> {
+    ExpectedUser {
+        tid: &txn.tid,
+        oid: &txn.oid,
+        upn: txn.upn.as_deref(),
+    }
+}
+
+/// The `amr` the transaction's offer of `method` negotiated.
+pub(crate) fn offer_amr(txn: &Transaction, method: Method) -> &str {
+    let offer = txn.offers.iter().find(|o| o.method == method);
+    offer.map(|o| o.amr.as_str()).unwrap_or_default()
+}
+
+/// The stores of the tenant that may accept a certificate for `method` granting `amr`.
+fn stores_for(app: &App, tid: &str, method: Method, amr: &str) -> Vec<Arc<TrustStore>> {
+    app.trust_stores
+        .for_tenant(tid)
+        .filter(|s| s.methods.contains(&method) && s.amr.as_str() == amr)
+        .cloned()
+        .collect()
+}
+
+/// Verifies `chain` for `user` with each store that may accept it for `method` and `amr`.
+/// When all refuse, the answer is the refusal of a store the chain leads to, if any.
+pub(crate) async fn verify(
+    app: &App,
+    user: &ExpectedUser<'_>,
+    method: Method,
+    amr: &str,
+    chain: &[CertificateDer<'_>],
+) -> Result<VerifiedCertificate, CertificateError> {
+    let at = Timestamp(app.clock.now());
+    let mut answer: Option<CertificateError> = None;
+    for store in stores_for(app, user.tid, method, amr) {
+        let error = match crate::pki::verify_client(&store, chain, at, user).await {
+            Ok(verified) => return Ok(verified),
+            Err(e) => e,
+        };
+        if answer.as_ref().is_none_or(is_foreign) {
+            answer = Some(error);
+        }
+    }
+    Err(answer.unwrap_or_else(|| {
+        let (store, tid) = ("(none for this sign-in)".to_owned(), user.tid.to_owned());
+        Refusal::WrongTenant { store, tid }.into()
+    }))
+}
+
+/// Whether the store refused the chain for leading to none of its roots.
+fn is_foreign(error: &CertificateError) -> bool {
+    matches!(
+        error,
+        CertificateError::Refused(Refusal::UnknownIssuer { .. })
+    )
+}
+
+/// The sentence a user reads about a certificate that was not accepted.
+pub(crate) fn user_message(error: &CertificateError) -> String {
+    let CertificateError::Refused(refusal) = error else {
+        return "The certificate's revocation status cannot be checked right now.".into();
+    };
+    match refusal {
+        Refusal::Empty => "No certificate was presented.".into(),
+        Refusal::Expired { not_after } => {
+            format!("This certificate expired on {not_after}. Ask for a renewed one.")
+        }
+        Refusal::NotYetValid { .. } => "This certificate is not valid yet.".into(),
+        Refusal::Revoked { .. } => "This certificate has been revoked.".into(),
+        Refusal::UnknownIssuer { .. } | Refusal::WrongTenant { .. } => {
+            "This certificate was not issued by an authority trusted for your organisation.".into()
+        }
+        Refusal::WrongEku { .. } => "This certificate may not be used to sign in.".into(),
+        Refusal::NoBinding { .. } => "This certificate does not belong to your account.".into(),
+        _ => "This certificate cannot be used to sign in.".into(),
+    }
+}
+
+/// A short reason for the audit trail and logs; no certificate contents.
+pub(crate) fn audit_reason(error: &CertificateError) -> &'static str {
+    let CertificateError::Refused(refusal) = error else {
+        return "certificate revocation status unavailable";
+    };
+    match refusal {
+        Refusal::Empty => "no certificate presented",
+        Refusal::Expired { .. } => "certificate expired",
+        Refusal::NotYetValid { .. } => "certificate not yet valid",
+        Refusal::Revoked { .. } => "certificate revoked",
+        Refusal::UnknownIssuer { .. } => "certificate from an unknown issuer",
+        Refusal::WrongTenant { .. } => "no trust store for the tenant",
+        Refusal::WrongEku { .. } => "certificate key usage not allowed",
+        Refusal::NoBinding { .. } => "certificate of another user",
+        Refusal::BudgetExceeded { .. } => "certificate path too long or looping",
+        _ => "certificate refused",
+    }
+}
+
+/// The audit subject of a certificate sign-in.
+pub(crate) fn outcome<'a>(
+    txn: &'a Transaction,
+    method: Method,
+    source: &'a str,
+) -> super::Outcome<'a> {
+    super::Outcome {
+        tid: &txn.tid,
+        oid: &txn.oid,
+        method: Some(method),
+        source,
+        client_request_id: txn.client_request_id.as_deref(),
+    }
+}
+
+/// Ends the sign-in with `error` posted to Entra, once; a second end is a 400 page.
+pub(crate) async fn end(
+    app: &App,
+    txn: &Transaction,
+    outcome: &super::Outcome<'_>,
+    error: &'static str,
+    why: &str,
+) -> Page {
+    if app.transactions.consume(txn, app.clock.now()).is_err() {
+        return bad_request("This sign-in has already finished.");
+    }
+    tracing::debug!(tid = %txn.tid, error, why, "certificate sign-in ended");
+    let _ = outcome.record(app, error, why).await;
+    pages::form_post(
+        txn.redirect_uri(),
+        Answer::Error(error),
+        txn.state.as_deref(),
+    )
+}
+
+/// Completes the sign-in: the transaction is consumed and the token issued.
+pub(crate) async fn finish(app: &App, txn: &Transaction, method: Method, source: &str) -> Page {
+    let now = app.clock.now();
+    if app.transactions.consume(txn, now).is_err() {
+        return bad_request("This sign-in has already finished.");
+    }
+    super::issue(app, txn, method, now, source).await
+}
+
+pub(crate) fn bad_request(message: &str) -> Page {
+    pages::problem(
+        http::StatusCode::BAD_REQUEST,
+        "Sign-in cannot continue",
+        message,
+    )
+}
+
+/// Opens the form's sealed transaction for `method`: it must be this appliance's, unused and
+/// offering the method, or the answer is why not, for a 400 page. Expiry is for the caller to
+/// answer, since it posts to Entra.
+pub(crate) fn open(
+    app: &App,
+    sealed: Option<&str>,
+    method: Method,
+) -> Result<Transaction, &'static str> {
+    let txn = match sealed.map(|s| app.transactions.open(s)) {
+        Some(Ok(txn)) => txn,
+        _ => return Err("This sign-in is not one this appliance started."),
+    };
+    if app.transactions.is_used(&txn) {
+        return Err("This sign-in has already finished. Start again from the sign-in page.");
+    }
+    if !txn.offers.iter().any(|o| o.method == method) {
+        return Err("This sign-in does not offer that way of signing in.");
+    }
+    Ok(txn)
+}

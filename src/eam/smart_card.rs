@@ -1,0 +1,113 @@
+//! Smart-card sign-in: the method page, and `POST /eam/smartcard` on the client-certificate
+//! listener, where the browser arrives with the certificate it presented in the handshake.
+//!
+//! Rules:
+//! - The chain comes from the TLS connection (a [`ClientChain`] the server loop sets), never
+//!   from the form; the form carries only the sealed transaction and the user's choice.
+//! - A certificate that is refused (revoked, expired, another user's, wrong key usage,
+//!   unknown issuer), or no certificate at all, shows the page again with the reason, so the
+//!   user may try another card or cancel; each refusal is audited. An outage of revocation
+//!   data ends the sign-in with `temporarily_unavailable`; cancel ends it with
+//!   `access_denied`.
+
+use bytes::Bytes;
+use http::Request;
+
+use super::certificates::{self, bad_request};
+use super::form;
+use super::pages::Page;
+use super::pki_pages;
+use super::transaction::Transaction;
+use crate::admission::Stage;
+use crate::app::App;
+use crate::factor::Method;
+use crate::server::ClientChain;
+
+/// The method page: explains, and posts the transaction to the client-certificate listener.
+pub(crate) fn start(app: &App, txn: &Transaction) -> Page {
+    page(app, &app.transactions.seal(txn), None)
+}
+
+fn page(app: &App, sealed: &str, message: Option<&str>) -> Page {
+    let origin = app
+        .config
+        .client_cert
+        .as_ref()
+        .map(|c| c.origin.as_str())
+        .unwrap_or_default();
+    let action = format!("{origin}{}", app.routes.smart_card);
+    pki_pages::smart_card(&action, origin, sealed, message)
+}
+
+/// `POST /eam/smartcard`: verify the presented certificate, or cancel.
+pub async fn post<B>(app: &App, req: Request<B>) -> Page
+where
+    B: hyper::body::Body<Data = Bytes> + Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let source = crate::app::Peer::source_of(&req);
+    let chain = req.extensions().get::<ClientChain>().cloned();
+    let body = match super::read_form(req, &app.config).await {
+        Ok(body) => body,
+        Err(page) => return page,
+    };
+    let [sealed, action] = match form::parse(&body, ["txn", "action"]) {
+        Ok(fields) => fields,
+        Err(e) => return bad_request(&format!("The form could not be read: {e}.")),
+    };
+    let txn = match certificates::open(app, sealed.as_deref(), Method::SmartCard) {
+        Ok(txn) => txn,
+        Err(why) => return bad_request(why),
+    };
+    let outcome = certificates::outcome(&txn, Method::SmartCard, &source);
+    let end = async |error, why| certificates::end(app, &txn, &outcome, error, why).await;
+
+    if app.clock.now() >= txn.expires {
+        return end("temporarily_unavailable", "transaction expired").await;
+    }
+    match action.as_deref() {
+        Some("verify") => {}
+        Some("cancel") => return end("access_denied", "user cancelled").await,
+        _ => return bad_request("The form did not say whether to continue or cancel."),
+    }
+    let sealed = sealed.unwrap_or_default();
+    let Some(chain) = chain.filter(|c| !c.0.is_empty()) else {
+        let why = "No certificate was presented. Insert your smart card, or choose your \
+                   certificate when the browser asks, then try again.";
+        return page(app, &sealed, Some(why));
+    };
+
+    let fill = app.signer.fill();
+    let Some(_ticket) = app.admission.admit(Stage::InTransaction, fill) else {
+        return end("temporarily_unavailable", "appliance overloaded").await;
+    };
+    let started = std::time::Instant::now();
+    let user = certificates::expected_user(&txn);
+    let amr = certificates::offer_amr(&txn, Method::SmartCard);
+    let verified = certificates::verify(app, &user, Method::SmartCard, amr, &chain.0).await;
+    app.oversight
+        .step(crate::oversight::Step::Factor, started.elapsed());
+
+    match verified {
+        Ok(certificate) => {
+            tracing::debug!(
+                tid = %txn.tid,
+                store = %certificate.store,
+                serial = %certificate.serial,
+                "smart card accepted"
+            );
+            certificates::finish(app, &txn, Method::SmartCard, &source).await
+        }
+        Err(e) if e.is_outage() => {
+            tracing::warn!(tid = %txn.tid, error = %e, "smart card could not be checked");
+            end("temporarily_unavailable", certificates::audit_reason(&e)).await
+        }
+        Err(e) => {
+            tracing::debug!(tid = %txn.tid, error = %e, "smart card refused");
+            let _ = outcome
+                .record(app, "certificate_refused", certificates::audit_reason(&e))
+                .await;
+            page(app, &sealed, Some(&certificates::user_message(&e)))
+        }
+    }
+}
