@@ -3,7 +3,8 @@
 //!
 //! The choice page carries the sealed transaction and the method's name. Only a method the
 //! transaction offers can be started; anything else is a 400 page, since the browser, not
-//! Entra, sent it.
+//! Entra, sent it. Method pages whose own endpoint lives elsewhere (the smart-card listener)
+//! cancel here, naming their method for the audit trail.
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
@@ -44,20 +45,23 @@ where
     }
     let now = app.clock.now();
     if now >= txn.expires {
+        let why = "transaction expired";
+        return end(app, &txn, None, &source, "temporarily_unavailable", why).await;
+    }
+    let chosen = method.as_deref().and_then(Method::from_name);
+    let offered = chosen.filter(|m| txn.offers.iter().any(|o| o.method == *m));
+    if action.as_deref() == Some("cancel") {
         return end(
             app,
             &txn,
+            offered,
             &source,
-            "temporarily_unavailable",
-            "transaction expired",
+            "access_denied",
+            "user cancelled",
         )
         .await;
     }
-    if action.as_deref() == Some("cancel") {
-        return end(app, &txn, &source, "access_denied", "user cancelled").await;
-    }
-    let chosen = method.as_deref().and_then(Method::from_name);
-    match chosen.filter(|m| txn.offers.iter().any(|o| o.method == *m)) {
+    match offered {
         Some(method) => start(app, &txn, method, &source).await,
         None => bad_request("That way of signing in is not offered for this sign-in."),
     }
@@ -97,10 +101,12 @@ pub(crate) async fn start(app: &App, txn: &Transaction, method: Method, source: 
     }
 }
 
-/// Ends the sign-in with `error` posted to Entra, once.
+/// Ends the sign-in with `error` posted to Entra, once; `method` is the one the user was on,
+/// when the form said.
 async fn end(
     app: &App,
     txn: &Transaction,
+    method: Option<Method>,
     source: &str,
     error: &'static str,
     why: &'static str,
@@ -111,7 +117,7 @@ async fn end(
     let outcome = super::Outcome {
         tid: &txn.tid,
         oid: &txn.oid,
-        method: None,
+        method,
         source,
         client_request_id: txn.client_request_id.as_deref(),
     };

@@ -153,7 +153,7 @@ pub(super) fn hidden(name: &str, value: &str) -> String {
     )
 }
 
-fn origin_of(url: &str) -> String {
+pub(crate) fn origin_of(url: &str) -> String {
     let rest = url.strip_prefix("https://").unwrap_or(url);
     let host = rest.split('/').next().unwrap_or_default();
     format!("https://{host}")

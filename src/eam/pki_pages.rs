@@ -10,9 +10,18 @@ use http::StatusCode;
 
 use super::pages::{Page, csp, document, escape, hidden, nonce, respond};
 
+/// Where the smart-card page posts: `verify` on the client-certificate listener, and `cancel`
+/// (the method route on the main listener, so that cancelling asks for no certificate).
+pub struct SmartCardForm<'a> {
+    pub verify: &'a str,
+    pub verify_origin: &'a str,
+    pub cancel: &'a str,
+    pub cancel_origin: &'a str,
+}
+
 /// The smart-card page: what will happen, and a form that posts the transaction to the
 /// client-certificate listener. `message` says why a previous attempt did not succeed.
-pub fn smart_card(action: &str, origin: &str, transaction: &str, message: Option<&str>) -> Page {
+pub fn smart_card(to: &SmartCardForm<'_>, transaction: &str, message: Option<&str>) -> Page {
     let n = nonce();
     let message = message
         .map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(m)))
@@ -29,12 +38,17 @@ When you continue, the browser asks which certificate to use and may ask for the
 PIN.</p>\
 <form method=\"post\" action=\"{action}\">{txn}\
 <button type=\"submit\" name=\"action\" value=\"verify\">{verify}</button>\
-<button type=\"submit\" name=\"action\" value=\"cancel\">Cancel</button>\
+<button type=\"submit\" name=\"action\" value=\"cancel\" formaction=\"{cancel}\">Cancel</button>\
 </form></main>",
-        action = escape(action),
-        txn = hidden("txn", transaction),
+        action = escape(to.verify),
+        cancel = escape(to.cancel),
+        txn = hidden("txn", transaction) + &hidden("method", "smart_card"),
     );
-    let allowed = format!("'self' {}", escape(origin));
+    let allowed = format!(
+        "'self' {} {}",
+        escape(to.verify_origin),
+        escape(to.cancel_origin)
+    );
     respond(
         StatusCode::OK,
         document("Sign in with your smart card", &n, &body, None),
@@ -147,17 +161,21 @@ mod tests {
     }
 
     #[test]
-    fn the_smart_card_form_may_post_only_here_and_to_the_certificate_listener() {
+    fn the_smart_card_form_may_post_only_to_the_two_listeners_and_cancels_on_the_main_one() {
         let origin = "https://cards.example.com:8444";
-        let action = format!("{origin}/eam/smartcard");
-        let page = smart_card(&action, origin, "sealed\"<", Some("<b>refused</b>"));
+        let to = SmartCardForm {
+            verify: &format!("{origin}/eam/smartcard"),
+            verify_origin: origin,
+            cancel: "https://mfa.example.com/eam/method",
+            cancel_origin: "https://mfa.example.com",
+        };
+        let page = smart_card(&to, "sealed\"<", Some("<b>refused</b>"));
         let csp = policy(&page);
-        assert!(
-            csp.contains(&format!("form-action 'self' {origin};")),
-            "{csp}"
-        );
+        let allowed = format!("form-action 'self' {origin} https://mfa.example.com;");
+        assert!(csp.contains(&allowed), "{csp}");
         let body = html(page);
         assert!(body.contains("action=\"https://cards.example.com:8444/eam/smartcard\""));
+        assert!(body.contains("formaction=\"https://mfa.example.com/eam/method\""));
         assert!(body.contains("value=\"sealed&quot;&lt;\""));
         assert!(body.contains("&lt;b&gt;refused") && !body.contains("<b>refused"));
         assert!(body.contains("Try again"));

@@ -35,8 +35,14 @@ fn page(app: &App, sealed: &str, message: Option<&str>) -> Page {
         .as_ref()
         .map(|c| c.origin.as_str())
         .unwrap_or_default();
-    let action = format!("{origin}{}", app.routes.smart_card);
-    pki_pages::smart_card(&action, origin, sealed, message)
+    let issuer = crate::eam::pages::origin_of(&app.config.issuer);
+    let to = pki_pages::SmartCardForm {
+        verify: &format!("{origin}{}", app.routes.smart_card),
+        verify_origin: origin,
+        cancel: &format!("{issuer}{}", app.routes.method),
+        cancel_origin: &issuer,
+    };
+    pki_pages::smart_card(&to, sealed, message)
 }
 
 /// `POST /eam/smartcard`: verify the presented certificate, or cancel.
