@@ -16,6 +16,7 @@
 //! - a credential's backup eligibility never changes once enrolled (§6.1.3).
 
 pub mod assertion;
+pub mod attestation_trust;
 pub mod auth_data;
 mod certificate;
 pub mod client_data;
@@ -105,4 +106,6 @@ pub enum WebAuthnError {
     Attestation(String),
     #[error("authenticator model {0} is not on the tenant's allow-list")]
     AaguidNotAllowed(String),
+    #[error("the attestation is not from a trusted authenticator vendor: {0}")]
+    UntrustedAttestation(String),
 }
