@@ -121,6 +121,9 @@ pub struct Routes {
     pub authorize: String,
     pub method: String,
     pub otp: String,
+    pub fido: String,
+    /// The page an enrolment link opens, and where it posts the new credential.
+    pub enrol: String,
 }
 
 impl Routes {
@@ -136,6 +139,8 @@ impl Routes {
             authorize: format!("{base}/eam/authorize"),
             method: format!("{base}/eam/method"),
             otp: format!("{base}/eam/otp"),
+            fido: format!("{base}/eam/fido"),
+            enrol: format!("{base}/eam/enrol"),
         }
     }
 }
@@ -151,6 +156,8 @@ pub struct App {
     pub signer: SignerPool,
     pub store: Arc<CredentialStore>,
     pub transactions: Arc<Transactions>,
+    /// One-time security-key enrolment links.
+    pub links: Arc<crate::eam::links::EnrolLinks>,
     pub used_steps: Arc<UsedSteps>,
     pub spent: Arc<SpentJournal>,
     pub limiter: Arc<FactorLimits>,
@@ -201,6 +208,7 @@ impl App {
             signer,
             store,
             transactions: Arc::default(),
+            links: Arc::new(crate::eam::links::EnrolLinks::new(&config.state_dir)),
             used_steps: Arc::new(UsedSteps::restore(used)),
             spent: Arc::new(spent),
             oversight: Arc::new(oversight),
@@ -265,6 +273,7 @@ impl App {
             signer: self.signer.clone(),
             store: self.store.clone(),
             transactions: self.transactions.clone(),
+            links: self.links.clone(),
             used_steps: self.used_steps.clone(),
             spent: self.spent.clone(),
             oversight: self.oversight.clone(),
@@ -331,6 +340,19 @@ impl App {
             return match method {
                 Method::POST => crate::eam::otp::post(&self, req).await,
                 _ => not_allowed("POST"),
+            };
+        }
+        if path == route.fido {
+            return match method {
+                Method::POST => crate::eam::fido::post(&self, req).await,
+                _ => not_allowed("POST"),
+            };
+        }
+        if path == route.enrol {
+            return match method {
+                Method::GET | Method::HEAD => crate::eam::enrol::get(&self, req),
+                Method::POST => crate::eam::enrol::post(&self, req).await,
+                _ => not_allowed("GET, POST"),
             };
         }
         pages::problem(

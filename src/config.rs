@@ -14,6 +14,9 @@ use serde::Deserialize;
 use crate::entra::Cloud;
 use crate::jose::hint::is_guid;
 
+mod fido;
+pub use fido::{TenantFido, parse_aaguid};
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 pub const DEFAULT_ISSUER: &str = "https://localhost:8443";
 
@@ -51,6 +54,8 @@ struct RawConfig {
     admin: crate::admin::config::RawAdmin,
     #[serde(default)]
     metrics: crate::oversight::metrics::RawMetrics,
+    #[serde(default)]
+    fido: fido::RawFido,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -122,6 +127,8 @@ struct RawTenant {
     accept_client_id_audience: bool,
     #[serde(default)]
     test_authority: Option<RawAuthority>,
+    #[serde(default)]
+    fido: fido::RawTenantFido,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,6 +174,8 @@ pub struct Config {
     pub trust_stores: Vec<crate::pki::TrustStoreConfig>,
     /// The audit trail, admin socket and metrics listener.
     pub operations: crate::oversight::Operations,
+    /// Where WebAuthn ceremonies are scoped: the RP ID and the origins pages run on.
+    pub fido: crate::factor::webauthn::RelyingParty,
 }
 
 /// What one client may hold and how long it may take, so that slow or greedy clients cannot
@@ -270,6 +279,8 @@ pub struct Tenant {
     pub accept_client_id_audience: bool,
     /// A lab or test stand-in for the cloud's Entra host.
     pub test_authority: Option<TestAuthority>,
+    /// What the tenant demands of security keys.
+    pub fido: TenantFido,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,6 +321,7 @@ impl Config {
             audit: Default::default(),
             admin: Default::default(),
             metrics: Default::default(),
+            fido: Default::default(),
         };
         let cwd = PathBuf::from(".");
         Config::from_raw(raw, "<embedded defaults>", &cwd).unwrap_or_else(|e| unreachable!("{e}"))
@@ -444,7 +456,11 @@ impl Config {
             crate::oversight::Operations::from_raw(raw.audit, raw.admin, raw.metrics, resolve)
                 .map_err(|(k, p)| err(k, p))?;
 
+        let fido = fido::relying_party(raw.fido, &issuer)
+            .map_err(|(k, p)| err(&format!("fido.{k}"), p))?;
+
         Ok(Config {
+            fido,
             source_name: source_name.to_owned(),
             listen,
             issuer,
@@ -548,6 +564,7 @@ fn check_tenant(
         client_id: t.client_id,
         accept_client_id_audience: t.accept_client_id_audience,
         test_authority,
+        fido: fido::tenant_fido(t.fido)?,
     })
 }
 

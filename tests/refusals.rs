@@ -439,7 +439,7 @@ async fn a_wrong_code_asks_again_and_too_many_end_the_sign_in() {
         page = stand.submit_code(&page, wrong).await;
         assert_eq!(page.status, 200);
         assert!(
-            page.body.contains(&format!("{left} attempt")),
+            page.body.contains(&format!("Attempts left: {left}")),
             "{}",
             page.body
         );

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 
 use super::form;
+use super::i18n::Lang;
 use super::pages::{self, Answer, Page};
 use super::transaction::Transaction;
 use crate::app::App;
@@ -25,6 +26,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let source = crate::app::Peer::source_of(&req);
+    let lang = Lang::of(&req);
     let body = match super::read_form(req, &app.config).await {
         Ok(body) => body,
         Err(page) => return page,
@@ -58,13 +60,19 @@ where
     }
     let chosen = method.as_deref().and_then(Method::from_name);
     match chosen.filter(|m| txn.offers.iter().any(|o| o.method == *m)) {
-        Some(method) => start(app, &txn, method, &source).await,
+        Some(method) => start(app, &txn, method, &source, lang).await,
         None => bad_request("That way of signing in is not offered for this sign-in."),
     }
 }
 
 /// The first page of `method` for the transaction.
-pub(crate) async fn start(app: &App, txn: &Transaction, method: Method, source: &str) -> Page {
+pub(crate) async fn start(
+    app: &App,
+    txn: &Transaction,
+    method: Method,
+    source: &str,
+    lang: Lang,
+) -> Page {
     let outcome = super::Outcome {
         tid: &txn.tid,
         oid: &txn.oid,
@@ -84,7 +92,7 @@ pub(crate) async fn start(app: &App, txn: &Transaction, method: Method, source: 
         Method::Totp => match app.store.totp(&txn.tid, &txn.oid) {
             Ok(Some((params, _))) => {
                 let sealed = app.transactions.seal(txn);
-                pages::otp_form(&app.routes.otp, &sealed, params.digits, None)
+                pages::otp_form(lang, &app.routes.otp, &sealed, params.digits, None)
             }
             Ok(None) => post_error("access_denied", "TOTP no longer enrolled").await,
             Err(e) => {
@@ -92,11 +100,15 @@ pub(crate) async fn start(app: &App, txn: &Transaction, method: Method, source: 
                 post_error("temporarily_unavailable", "credential store unreadable").await
             }
         },
+        Method::Fido => match super::fido::ceremony_page(app, txn, lang) {
+            Some(page) => page,
+            None => post_error("access_denied", "no security key enrolled").await,
+        },
     }
 }
 
 /// Ends the sign-in with `error` posted to Entra, once.
-async fn end(
+pub(super) async fn end(
     app: &App,
     txn: &Transaction,
     source: &str,

@@ -2,7 +2,11 @@
 
 pub mod authorize;
 pub mod claims;
+pub mod enrol;
+pub mod fido;
 pub mod form;
+pub mod i18n;
+pub mod links;
 pub mod method;
 pub mod otp;
 pub mod pages;

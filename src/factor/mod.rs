@@ -21,6 +21,8 @@ pub enum FactorType {
 pub enum Method {
     /// A time-based one-time password (RFC 6238).
     Totp,
+    /// A FIDO2 security key or platform authenticator, through WebAuthn.
+    Fido,
 }
 
 impl Method {
@@ -29,12 +31,13 @@ impl Method {
     pub fn amr(self) -> &'static str {
         match self {
             Method::Totp => "otp",
+            Method::Fido => "fido",
         }
     }
 
     pub fn factor_type(self) -> FactorType {
         match self {
-            Method::Totp => FactorType::Possession,
+            Method::Totp | Method::Fido => FactorType::Possession,
         }
     }
 
@@ -42,18 +45,14 @@ impl Method {
     pub fn name(self) -> &'static str {
         match self {
             Method::Totp => "totp",
+            Method::Fido => "fido",
         }
     }
 
     /// The method a form names; `None` for a name vouch does not know.
     pub fn from_name(name: &str) -> Option<Method> {
-        [Method::Totp].into_iter().find(|m| m.name() == name)
-    }
-
-    /// What the choice page calls the method.
-    pub fn label(self) -> &'static str {
-        match self {
-            Method::Totp => "Code from an authenticator app",
-        }
+        [Method::Totp, Method::Fido]
+            .into_iter()
+            .find(|m| m.name() == name)
     }
 }
