@@ -78,6 +78,8 @@ async fn a_key_enrolled_in_chromium_signs_in_through_the_whole_eam_flow_with_amr
     let posted = tokio::task::spawn_blocking(move || {
         let mut tab = Tab::open(&cert);
         tab.navigate(&link);
+        tab.fill("#key-name", "Laptop");
+        tab.click("#enrol-start");
         tab.wait_title("Security key added");
         tab.screenshots("enrol-done");
         tab.post_form(&authorize, &form);
@@ -89,6 +91,7 @@ async fn a_key_enrolled_in_chromium_signs_in_through_the_whole_eam_flow_with_amr
     assert_eq!(amr_of(&stand, &posted).await, serde_json::json!(["fido"]));
     let keys = stand.app.store.fido(TENANT, USER_OID);
     assert_eq!(keys.len(), 1, "the key enrolled in the browser is stored");
+    assert_eq!(keys[0].name, "Laptop");
     stand.shutdown().await;
 }
 
@@ -139,6 +142,7 @@ async fn a_refused_ceremony_in_chromium_offers_try_again_which_then_signs_in() {
     let (posted, cancelled_text) = tokio::task::spawn_blocking(move || {
         let mut tab = Tab::open(&cert);
         tab.navigate(&link);
+        tab.click("#enrol-start");
         tab.wait_title("Security key added");
         tab.user_verified(false);
         tab.post_form(&authorize, &form);
@@ -146,7 +150,9 @@ async fn a_refused_ceremony_in_chromium_offers_try_again_which_then_signs_in() {
         let text = tab.text();
         tab.screenshots("fido-cancelled");
         tab.user_verified(true);
-        tab.click("button[value=retry]");
+        tab.click_and_load("button[value=retry]");
+        tab.wait_title("Use your security key");
+        tab.click("#fido-start");
         (tab.entra_post(), text)
     })
     .await
@@ -176,11 +182,12 @@ async fn every_page_renders_in_english_and_german_at_desktop_and_phone_width() {
         tab.wait_title("Link not valid");
         tab.screenshots("link-invalid");
         tab.navigate(&first_link);
+        tab.click("#enrol-start");
         tab.wait_title("Security key added");
 
         tab.presence(false);
         tab.navigate(&link_url(&app, &links_origin));
-        tab.wait_title("Add a security key");
+        tab.click("#enrol-start");
         tab.screenshots("enrol");
         tab.post_form(&authorize, &form);
         tab.wait_title("Choose how to sign in");

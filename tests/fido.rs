@@ -286,6 +286,16 @@ async fn a_cancelled_ceremony_offers_try_again_and_cancel_ends_the_sign_in() {
         challenge(&page),
         "the same transaction"
     );
+    assert_eq!(
+        data(&page, "auto"),
+        "1",
+        "the first page starts the ceremony"
+    );
+    assert_eq!(
+        data(&retried, "auto"),
+        "0",
+        "a retry waits for the user's gesture"
+    );
     let signed = key.assert(&challenge(&retried));
     answer(&answer_with(&stand, &retried, &signed, &[]).await);
 

@@ -4,7 +4,8 @@
 //! Each page load draws a fresh challenge and seals it, with the link it belongs to, into
 //! the page under a process key; the post must bring it back unaltered before the link's
 //! expiry. The link is spent only when a credential verifies, so a cancelled ceremony can be
-//! tried again, and a spent, expired or forged link shows the same "not valid" page.
+//! tried again, and a spent, expired or forged link shows the same "not valid" page. The
+//! ceremony starts on the button, after the user has had the chance to name the key.
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
@@ -42,7 +43,7 @@ authenticatorSelection:{userVerification:d.uv,residentKey:'discouraged'}}}).then
 put('client_data_json',b64e(c.response.clientDataJSON));\
 put('attestation_object',b64e(c.response.attestationObject));put('outcome','ok');f.submit();},\
 function(e){put('outcome',e&&e.name==='NotAllowedError'?'cancelled':'failed');f.submit();});}\
-go.addEventListener('click',run);run();";
+go.addEventListener('click',run);";
 
 /// What an enrolment page seals for its post.
 #[derive(Debug, Serialize, Deserialize)]

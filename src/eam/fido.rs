@@ -49,15 +49,17 @@ put('credential_id',b64e(c.rawId));put('client_data_json',b64e(c.response.client
 put('authenticator_data',b64e(c.response.authenticatorData));\
 put('signature',b64e(c.response.signature));put('outcome','ok');f.submit();},\
 function(e){put('outcome',e&&e.name==='NotAllowedError'?'cancelled':'failed');f.submit();});}\
-go.addEventListener('click',run);run();";
+go.addEventListener('click',run);if(d.auto==='1')run();";
 
 fn bad_request(lang: Lang, message: &str) -> Page {
     let title = text(lang, Text::ProblemTitle);
     pages::problem_in(lang, StatusCode::BAD_REQUEST, title, message)
 }
 
-/// The page that runs the ceremony for the user's keys; `None` when they have none.
-pub(crate) fn ceremony_page(app: &App, txn: &Transaction, lang: Lang) -> Option<Page> {
+/// The page that runs the ceremony for the user's keys; `None` when they have none. With
+/// `auto` it starts on load; otherwise on the button, which browsers that want a user
+/// gesture for WebAuthn need after a first refusal.
+pub(crate) fn ceremony_page(app: &App, txn: &Transaction, lang: Lang, auto: bool) -> Option<Page> {
     let keys = app.store.fido(&txn.tid, &txn.oid);
     if keys.is_empty() {
         return None;
@@ -69,7 +71,8 @@ pub(crate) fn ceremony_page(app: &App, txn: &Transaction, lang: Lang) -> Option<
         "<p>{intro}</p><noscript><p class=\"error\">{noscript}</p></noscript>\
 <p id=\"fido-status\" class=\"status\" role=\"status\" aria-live=\"polite\"></p>\
 <form id=\"fido\" method=\"post\" action=\"{action}\" data-challenge=\"{challenge}\" \
-data-rp-id=\"{rp_id}\" data-uv=\"{uv}\" data-ids=\"{ids}\" data-waiting=\"{waiting}\">\
+data-rp-id=\"{rp_id}\" data-uv=\"{uv}\" data-ids=\"{ids}\" data-waiting=\"{waiting}\" \
+data-auto=\"{auto}\">\
 {txn}{fields}<div class=\"actions\"><button type=\"button\" id=\"fido-start\">{start}</button>\
 {cancel}</div></form>",
         intro = text(lang, Text::FidoIntro),
@@ -79,6 +82,7 @@ data-rp-id=\"{rp_id}\" data-uv=\"{uv}\" data-ids=\"{ids}\" data-waiting=\"{waiti
         rp_id = escape(&app.config.fido.id),
         ids = escape(&ids.join(" ")),
         waiting = text(lang, Text::FidoWaiting),
+        auto = u8::from(auto),
         txn = hidden("txn", &sealed),
         fields = [
             "outcome",
@@ -190,7 +194,7 @@ where
     match (action.as_deref(), outcome.as_deref()) {
         (Some("cancel"), _) => return end("access_denied", "user cancelled").await,
         (Some("retry"), _) => {
-            return match ceremony_page(app, &txn, lang) {
+            return match ceremony_page(app, &txn, lang, false) {
                 Some(page) => page,
                 None => end("access_denied", "no security key enrolled").await,
             };

@@ -100,7 +100,7 @@ pub(crate) async fn start(
                 post_error("temporarily_unavailable", "credential store unreadable").await
             }
         },
-        Method::Fido => match super::fido::ceremony_page(app, txn, lang) {
+        Method::Fido => match super::fido::ceremony_page(app, txn, lang, true) {
             Some(page) => page,
             None => post_error("access_denied", "no security key enrolled").await,
         },

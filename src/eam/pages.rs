@@ -29,6 +29,7 @@ border:2px solid #5a6270;border-radius:.3rem}\
 button{font:inherit;min-height:2.75rem;padding:.5rem 1.25rem;border-radius:.3rem;\
 border:2px solid #0b5cad;background:#0b5cad;color:#fff;cursor:pointer}\
 button.secondary{background:#fff;color:#0b5cad}\
+button:disabled{background:#5a6270;border-color:#5a6270;cursor:default}\
 button:focus-visible,input:focus-visible{outline:3px solid #e8a317;outline-offset:2px}\
 .error{color:#a40000;border-left:4px solid #a40000;padding-left:.75rem}\
 .status{color:#3d4450}.hint{color:#4a505a;font-size:.95rem}\
