@@ -407,7 +407,7 @@ async fn a_user_with_a_code_and_a_key_chooses_between_them() {
 }
 
 #[tokio::test]
-async fn an_expired_sign_in_posts_temporarily_unavailable() {
+async fn an_expired_sign_in_says_so_and_posts_temporarily_unavailable() {
     let stand = Stand::start().await;
     let mut key = key();
     enrol(&stand, &mut key).await;
@@ -419,4 +419,6 @@ async fn an_expired_sign_in_posts_temporarily_unavailable() {
         .advance(stand.app.config.transaction_ttl + 1);
     let late = answer_with(&stand, &page, &signed, &[]).await;
     assert_posted_error(&late, "temporarily_unavailable");
+    assert!(late.body.contains("took too long"), "{}", late.body);
+    assert!(!late.body.contains("<script"), "the user reads why before going on");
 }

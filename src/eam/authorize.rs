@@ -343,7 +343,7 @@ async fn ceremony(app: &App, txn: &Transaction, source: &str, lang: Lang) -> Pag
         offers => {
             let sealed = app.transactions.seal(txn);
             let methods: Vec<Method> = offers.iter().map(|o| o.method).collect();
-            pages::choose(lang, &app.routes.method, &sealed, &methods)
+            super::method::choice_page(lang, &app.routes.method, &sealed, &methods)
         }
     }
 }

@@ -185,7 +185,7 @@ where
         return bad_request(lang, "This sign-in does not use a security key.");
     }
     let now = app.clock.now();
-    let end = async |error, why| super::method::end(app, &txn, &source, error, why).await;
+    let end = async |error, why| super::method::end(app, &txn, (&source, lang), error, why).await;
     if now >= txn.expires {
         return end("temporarily_unavailable", "transaction expired").await;
     }

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 
 use super::form;
-use super::i18n::Lang;
-use super::pages::{self, Answer, Page};
+use super::i18n::{Lang, Text, text};
+use super::pages::{self, Answer, MethodPage, Page};
 use super::transaction::Transaction;
 use crate::app::App;
 use crate::factor::Method;
@@ -46,17 +46,18 @@ where
     }
     let now = app.clock.now();
     if now >= txn.expires {
+        let (error, why) = ("temporarily_unavailable", "transaction expired");
+        return end(app, &txn, (&source, lang), error, why).await;
+    }
+    if action.as_deref() == Some("cancel") {
         return end(
             app,
             &txn,
-            &source,
-            "temporarily_unavailable",
-            "transaction expired",
+            (&source, lang),
+            "access_denied",
+            "user cancelled",
         )
         .await;
-    }
-    if action.as_deref() == Some("cancel") {
-        return end(app, &txn, &source, "access_denied", "user cancelled").await;
     }
     let chosen = method.as_deref().and_then(Method::from_name);
     match chosen.filter(|m| txn.offers.iter().any(|o| o.method == *m)) {
@@ -92,7 +93,7 @@ pub(crate) async fn start(
         Method::Totp => match app.store.totp(&txn.tid, &txn.oid) {
             Ok(Some((params, _))) => {
                 let sealed = app.transactions.seal(txn);
-                pages::otp_form(lang, &app.routes.otp, &sealed, params.digits, None)
+                super::otp::form(lang, &app.routes.otp, &sealed, params.digits, None)
             }
             Ok(None) => post_error("access_denied", "TOTP no longer enrolled").await,
             Err(e) => {
@@ -107,11 +108,53 @@ pub(crate) async fn start(
     }
 }
 
+/// What the choice page calls a method.
+fn method_label(lang: Lang, method: crate::factor::Method) -> &'static str {
+    use crate::factor::Method;
+    match method {
+        Method::Totp => text(lang, Text::MethodTotp),
+        Method::Fido => text(lang, Text::MethodFido),
+    }
+}
+
+/// The page that lets the user pick one of the `methods` the sign-in offers.
+pub(crate) fn choice_page(
+    lang: Lang,
+    action: &str,
+    transaction: &str,
+    methods: &[crate::factor::Method],
+) -> Page {
+    let buttons: String = methods
+        .iter()
+        .map(|m| {
+            format!(
+                "<li>{}</li>",
+                pages::button("method", m.name(), method_label(lang, *m), false)
+            )
+        })
+        .collect();
+    let body = format!(
+        "<form method=\"post\" action=\"{action}\">{txn}\
+<ul class=\"methods\">{buttons}</ul>\
+<div class=\"actions\">{cancel}</div></form>",
+        txn = pages::hidden("txn", transaction),
+        action = pages::escape(action),
+        cancel = pages::button("action", "cancel", text(lang, Text::Cancel), true),
+    );
+    pages::method_page(MethodPage {
+        lang,
+        status: StatusCode::OK,
+        title: text(lang, Text::ChooseTitle),
+        body: &body,
+        script: None,
+    })
+}
+
 /// Ends the sign-in with `error` posted to Entra, once.
 pub(super) async fn end(
     app: &App,
     txn: &Transaction,
-    source: &str,
+    (source, lang): (&str, Lang),
     error: &'static str,
     why: &'static str,
 ) -> Page {
@@ -126,9 +169,5 @@ pub(super) async fn end(
         client_request_id: txn.client_request_id.as_deref(),
     };
     let _ = outcome.record(app, error, why).await;
-    pages::form_post(
-        txn.redirect_uri(),
-        Answer::Error(error),
-        txn.state.as_deref(),
-    )
+    super::ending(lang, txn, error, why)
 }

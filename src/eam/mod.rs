@@ -136,6 +136,31 @@ impl Outcome<'_> {
     }
 }
 
+/// The page that ends a sign-in with `error` for Entra: held with what the user can do about
+/// `why` when there is something (an expired sign-in, a lockout), else sent on at once.
+pub(crate) fn ending(
+    lang: i18n::Lang,
+    txn: &transaction::Transaction,
+    error: &str,
+    why: &str,
+) -> Page {
+    use i18n::Text;
+    let notice = match why {
+        "transaction expired" => Some(Text::Expired),
+        "locked out" | "too many wrong codes" => Some(Text::LockedOut),
+        _ => None,
+    };
+    let (uri, state, answer) = (
+        txn.redirect_uri(),
+        txn.state.as_deref(),
+        pages::Answer::Error(error),
+    );
+    match notice {
+        Some(notice) => pages::form_post_notice(lang, uri, answer, state, notice),
+        None => pages::form_post(uri, answer, state),
+    }
+}
+
 /// Lifetime of the `id_token` posted back to Entra.
 pub const TOKEN_LIFETIME_SECS: i64 = 300;
 

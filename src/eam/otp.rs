@@ -9,7 +9,7 @@ use http::{Request, StatusCode};
 
 use super::form;
 use super::i18n::{Lang, Text, fill, text};
-use super::pages::{self, Answer, Page};
+use super::pages::{self, Answer, MethodPage, Page};
 use super::transaction::{Transaction, TransactionError};
 use crate::admission::Stage;
 use crate::app::App;
@@ -70,7 +70,7 @@ where
                     "sign-in ended",
                 );
                 let _ = outcome.record(app, error, why).await;
-                post_error(&txn, error)
+                super::ending(lang, &txn, error, why)
             }
             Err(_) => bad_request("This sign-in has already finished."),
         }
@@ -103,7 +103,7 @@ where
             }
         }
         Err(Retry::Ask { digits, message }) => {
-            return pages::otp_form(lang, &app.routes.otp, &sealed, digits, Some(&message));
+            return form(lang, &app.routes.otp, &sealed, digits, Some(&message));
         }
         Err(Retry::End { error, why }) => return end(error, why).await,
     }
@@ -197,6 +197,47 @@ fn check_code(
             }
         },
     }
+}
+
+/// The TOTP code page. `message` explains a previous wrong attempt.
+pub(crate) fn form(
+    lang: Lang,
+    action: &str,
+    transaction: &str,
+    digits: u8,
+    message: Option<&str>,
+) -> Page {
+    let intro = fill(
+        text(lang, Text::OtpIntro),
+        &[("digits", &digits.to_string())],
+    );
+    let described = if message.is_some() {
+        "code-error"
+    } else {
+        "code-intro"
+    };
+    let body = format!(
+        "<p id=\"code-intro\">{intro}</p>{alert}<form method=\"post\" action=\"{action}\">\
+{txn}<label for=\"code\">{label}</label>\
+<input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" \
+autocomplete=\"one-time-code\" aria-describedby=\"{described}\" \
+pattern=\"[0-9]{{{digits}}}\" maxlength=\"{digits}\" required autofocus>\
+<div class=\"actions\">{verify}{cancel}</div></form>",
+        intro = pages::escape(&intro),
+        alert = pages::alert("code-error", message),
+        txn = pages::hidden("txn", transaction),
+        action = pages::escape(action),
+        label = text(lang, Text::OtpLabel),
+        verify = pages::button("action", "verify", text(lang, Text::OtpVerify), false),
+        cancel = pages::button("action", "cancel", text(lang, Text::Cancel), true),
+    );
+    pages::method_page(MethodPage {
+        lang,
+        status: StatusCode::OK,
+        title: text(lang, Text::OtpTitle),
+        body: &body,
+        script: None,
+    })
 }
 
 fn post_error(txn: &Transaction, error: &str) -> Page {

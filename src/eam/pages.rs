@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
 
-use super::i18n::{Lang, Text, fill, text};
+use super::i18n::{Lang, Text, text};
 use crate::jose::b64url_encode;
 use crate::seal;
 
@@ -147,10 +147,32 @@ pub enum Answer<'a> {
     Error(&'a str),
 }
 
-/// The form_post answer (OAuth 2.0 Form Post Response Mode) to a validated `redirect_uri`.
+/// The form_post answer (OAuth 2.0 Form Post Response Mode) to a validated `redirect_uri`,
+/// sent on at once.
 pub fn form_post(redirect_uri: &str, answer: Answer<'_>, state: Option<&str>) -> Page {
+    answer_page(Lang::En, redirect_uri, answer, state, None)
+}
+
+/// The answer page held with `notice` for the user to read, in their language, before they
+/// go on to Entra: for endings they can act on (an expired sign-in, a lockout).
+pub fn form_post_notice(
+    lang: Lang,
+    redirect_uri: &str,
+    answer: Answer<'_>,
+    state: Option<&str>,
+    notice: Text,
+) -> Page {
+    answer_page(lang, redirect_uri, answer, state, Some(notice))
+}
+
+fn answer_page(
+    lang: Lang,
+    redirect_uri: &str,
+    answer: Answer<'_>,
+    state: Option<&str>,
+    notice: Option<Text>,
+) -> Page {
     let n = nonce();
-    let lang = Lang::En;
     let mut fields = match answer {
         Answer::Token(token) => hidden("id_token", token),
         Answer::Error(error) => hidden("error", error),
@@ -158,17 +180,30 @@ pub fn form_post(redirect_uri: &str, answer: Answer<'_>, state: Option<&str>) ->
     if let Some(state) = state {
         fields.push_str(&hidden("state", state));
     }
-    let title = text(lang, Text::Returning);
+    let (title, message, script) = match notice {
+        Some(notice) => {
+            let message = format!("<p role=\"alert\">{}</p>", text(lang, notice));
+            (text(lang, Text::ProblemTitle), message, None)
+        }
+        None => {
+            let message = format!(
+                "<noscript><p>{}</p></noscript>",
+                text(lang, Text::ReturningNoScript)
+            );
+            (
+                text(lang, Text::Returning),
+                message,
+                Some("document.forms[0].submit();"),
+            )
+        }
+    };
     let body = format!(
-        "<main><h1>{title}</h1><form method=\"post\" action=\"{}\">{fields}\
-<noscript><p>{}</p></noscript>\
+        "<main><h1>{title}</h1>{message}<form method=\"post\" action=\"{}\">{fields}\
 <div class=\"actions\"><button type=\"submit\">{}</button></div></form></main>",
         escape(redirect_uri),
-        text(lang, Text::ReturningNoScript),
         text(lang, Text::Continue),
     );
     let origin = origin_of(redirect_uri);
-    let script = Some("document.forms[0].submit();");
     let html = document(lang, title, &n, &body, script);
     respond(StatusCode::OK, html, csp(&n, &origin))
 }
@@ -230,89 +265,6 @@ pub fn button(name: &str, value: &str, label: &str, secondary: bool) -> String {
         "<button type=\"submit\" name=\"{name}\" value=\"{value}\"{class}>{}</button>",
         escape(label)
     )
-}
-
-/// The TOTP code page. `message` explains a previous wrong attempt.
-pub fn otp_form(
-    lang: Lang,
-    action: &str,
-    transaction: &str,
-    digits: u8,
-    message: Option<&str>,
-) -> Page {
-    let intro = fill(
-        text(lang, Text::OtpIntro),
-        &[("digits", &digits.to_string())],
-    );
-    let described = if message.is_some() {
-        "code-error"
-    } else {
-        "code-intro"
-    };
-    let body = format!(
-        "<p id=\"code-intro\">{intro}</p>{alert}<form method=\"post\" action=\"{action}\">\
-{txn}<label for=\"code\">{label}</label>\
-<input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" \
-autocomplete=\"one-time-code\" aria-describedby=\"{described}\" \
-pattern=\"[0-9]{{{digits}}}\" maxlength=\"{digits}\" required autofocus>\
-<div class=\"actions\">{verify}{cancel}</div></form>",
-        intro = escape(&intro),
-        alert = alert("code-error", message),
-        txn = hidden("txn", transaction),
-        action = escape(action),
-        label = text(lang, Text::OtpLabel),
-        verify = button("action", "verify", text(lang, Text::OtpVerify), false),
-        cancel = button("action", "cancel", text(lang, Text::Cancel), true),
-    );
-    method_page(MethodPage {
-        lang,
-        status: StatusCode::OK,
-        title: text(lang, Text::OtpTitle),
-        body: &body,
-        script: None,
-    })
-}
-
-/// What the choice page calls a method.
-pub fn method_label(lang: Lang, method: crate::factor::Method) -> &'static str {
-    use crate::factor::Method;
-    match method {
-        Method::Totp => text(lang, Text::MethodTotp),
-        Method::Fido => text(lang, Text::MethodFido),
-    }
-}
-
-/// The page that lets the user pick one of the `methods` the sign-in offers.
-pub fn choose(
-    lang: Lang,
-    action: &str,
-    transaction: &str,
-    methods: &[crate::factor::Method],
-) -> Page {
-    let buttons: String = methods
-        .iter()
-        .map(|m| {
-            format!(
-                "<li>{}</li>",
-                button("method", m.name(), method_label(lang, *m), false)
-            )
-        })
-        .collect();
-    let body = format!(
-        "<form method=\"post\" action=\"{action}\">{txn}\
-<ul class=\"methods\">{buttons}</ul>\
-<div class=\"actions\">{cancel}</div></form>",
-        txn = hidden("txn", transaction),
-        action = escape(action),
-        cancel = button("action", "cancel", text(lang, Text::Cancel), true),
-    );
-    method_page(MethodPage {
-        lang,
-        status: StatusCode::OK,
-        title: text(lang, Text::ChooseTitle),
-        body: &body,
-        script: None,
-    })
 }
 
 /// The harmless answer to a bare GET of the authorization endpoint.
