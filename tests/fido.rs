@@ -1,109 +1,15 @@
-//! Security keys end to end over HTTPS: enrolment through a one-time link, sign-in through
-//! the EAM flow, and the refusals, with a software authenticator in place of the browser's.
+//! Security-key sign-in end to end over HTTPS, with a software authenticator in place of the
+//! browser's: the EAM flow, a cancelled ceremony, and every refusal.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod common;
+mod fido_support;
 
 use common::*;
-use entra_sim::Page;
-use entra_sim::authenticator::{Authenticator, Format, Signed};
-use vouch::eam::links::Link;
-use vouch::jose::{b64url_decode, b64url_encode};
-
-const RP_ID: &str = "vouch.test";
-
-fn key() -> Authenticator {
-    Authenticator::new(RP_ID, ISSUER)
-}
-
-/// The value of `data-NAME` on the page's first element that has it.
-fn data(page: &Page, name: &str) -> String {
-    let marker = format!("data-{name}=\"");
-    let start = page.body.find(&marker).expect(&marker) + marker.len();
-    let len = page.body[start..].find('"').expect("closing quote");
-    page.body[start..start + len].to_owned()
-}
-
-fn challenge(page: &Page) -> Vec<u8> {
-    b64url_decode(&data(page, "challenge"), "challenge").expect("base64url challenge")
-}
-
-fn issue_link(stand: &Stand, ttl: i64) -> String {
-    let now = stand.app.clock.now();
-    let link = Link {
-        tid: TENANT.into(),
-        oid: USER_OID.into(),
-        upn: Some("ada@contoso.com".into()),
-        expires: now + ttl,
-        uid: 0,
-    };
-    stand.app.links.issue(link, now).expect("link")
-}
-
-async fn open_link(stand: &Stand, token: &str) -> Page {
-    let path = format!("/eam/enrol?t={token}");
-    stand.browser.get(&path).await.expect("enrol page")
-}
-
-async fn register(stand: &Stand, page: &Page, key: &mut Authenticator, format: Format) -> Page {
-    let attested = key.register(&challenge(page), format);
-    let form = page.form().expect("enrol form");
-    let client_data = b64url_encode(&attested.client_data_json);
-    let object = b64url_encode(&attested.attestation_object);
-    let fields = [
-        ("outcome", "ok"),
-        ("client_data_json", client_data.as_str()),
-        ("attestation_object", object.as_str()),
-        ("name", "Blue key"),
-    ];
-    stand
-        .browser
-        .submit(&form, &fields)
-        .await
-        .expect("enrol answered")
-}
-
-/// Enrols `key` for the example user through a fresh link.
-async fn enrol(stand: &Stand, key: &mut Authenticator) {
-    let page = open_link(stand, &issue_link(stand, 900)).await;
-    let done = register(stand, &page, key, Format::None).await;
-    assert!(done.body.contains("Security key added"), "{}", done.body);
-}
-
-/// Posts `signed` from the sign-in page, with some fields replaced.
-async fn answer_with(
-    stand: &Stand,
-    page: &Page,
-    signed: &Signed,
-    changes: &[(&str, &str)],
-) -> Page {
-    let form = page.form().expect("sign-in form");
-    let id = b64url_encode(&signed.credential_id);
-    let client_data = b64url_encode(&signed.client_data_json);
-    let auth_data = b64url_encode(&signed.authenticator_data);
-    let signature = b64url_encode(&signed.signature);
-    let mut fields = vec![
-        ("outcome", "ok"),
-        ("credential_id", id.as_str()),
-        ("client_data_json", client_data.as_str()),
-        ("authenticator_data", auth_data.as_str()),
-        ("signature", signature.as_str()),
-    ];
-    fields.retain(|(n, _)| !changes.iter().any(|(c, _)| c == n));
-    fields.extend_from_slice(changes);
-    stand
-        .browser
-        .submit(&form, &fields)
-        .await
-        .expect("fido answered")
-}
-
-async fn sign_in(stand: &Stand, key: &mut Authenticator) -> Page {
-    let page = stand.authorize_default().await;
-    let signed = key.assert(&challenge(&page));
-    answer_with(stand, &page, &signed, &[]).await
-}
+use entra_sim::authenticator::Authenticator;
+use fido_support::*;
+use vouch::jose::b64url_encode;
 
 #[tokio::test]
 async fn a_key_enrolled_through_a_link_signs_in_with_amr_fido_and_moves_its_counter() {
@@ -137,123 +43,6 @@ async fn a_key_enrolled_through_a_link_signs_in_with_amr_fido_and_moves_its_coun
         again.status, 400,
         "a finished sign-in cannot be answered twice"
     );
-}
-
-#[tokio::test]
-async fn a_link_enrols_once_and_a_reused_expired_or_forged_link_is_not_valid() {
-    let stand = Stand::start().await;
-    let token = issue_link(&stand, 900);
-    let page = open_link(&stand, &token).await;
-    let mut first = key();
-    let done = register(&stand, &page, &mut first, Format::PackedSelf).await;
-    assert!(done.body.contains("Security key added"), "{}", done.body);
-
-    let reused = open_link(&stand, &token).await;
-    assert_eq!(reused.status, 404);
-    assert!(reused.body.contains("Link not valid"), "{}", reused.body);
-    let replayed = register(&stand, &page, &mut key(), Format::None).await;
-    assert!(
-        replayed.body.contains("Link not valid"),
-        "{}",
-        replayed.body
-    );
-
-    let late = issue_link(&stand, 120);
-    stand.app.clock.advance(121);
-    assert_eq!(open_link(&stand, &late).await.status, 404);
-    for forged in [
-        "",
-        "x",
-        &token[1..],
-        &"A".repeat(43),
-        &"A".repeat(500),
-        "%ZZ",
-    ] {
-        assert_eq!(open_link(&stand, forged).await.status, 404, "{forged:?}");
-    }
-    assert_eq!(stand.app.store.fido(TENANT, USER_OID).len(), 1);
-}
-
-#[tokio::test]
-async fn a_tampered_or_foreign_enrolment_page_state_enrols_nothing() {
-    let stand = Stand::start().await;
-    let page = open_link(&stand, &issue_link(&stand, 900)).await;
-    let form = page.form().expect("form");
-    let state = form.get("state").expect("state").to_owned();
-    let mut flipped = state.clone().into_bytes();
-    flipped[10] = if flipped[10] == b'A' { b'B' } else { b'A' };
-    let flipped = String::from_utf8(flipped).expect("ascii");
-    for bad in ["", "AAAA", flipped.as_str(), &"A".repeat(5000)] {
-        let answered = stand
-            .browser
-            .submit(&form, &[("state", bad), ("outcome", "ok")])
-            .await
-            .expect("answered");
-        assert!(answered.body.contains("Link not valid"), "{bad:?}");
-    }
-    assert!(stand.app.store.fido(TENANT, USER_OID).is_empty());
-}
-
-#[tokio::test]
-async fn a_malformed_or_wrong_attestation_asks_again_and_keeps_the_link() {
-    let stand = Stand::start().await;
-    let token = issue_link(&stand, 900);
-    let page = open_link(&stand, &token).await;
-    let form = page.form().expect("form");
-    let mut key = key();
-    let other = key.register(b"another challenge", Format::None);
-    let wrong_data = b64url_encode(&other.client_data_json);
-    let object = b64url_encode(&other.attestation_object);
-    let cases: [&[(&str, &str)]; 5] = [
-        &[
-            ("outcome", "ok"),
-            ("client_data_json", "!!"),
-            ("attestation_object", "AA"),
-        ],
-        &[
-            ("outcome", "ok"),
-            ("client_data_json", ""),
-            ("attestation_object", ""),
-        ],
-        &[
-            ("outcome", "ok"),
-            ("client_data_json", &wrong_data),
-            ("attestation_object", &object),
-        ],
-        &[("outcome", "cancelled")],
-        &[("outcome", "made-up")],
-    ];
-    for fields in cases {
-        let answered = stand.browser.submit(&form, fields).await.expect("answered");
-        assert_eq!(answered.status, 200, "{fields:?}");
-        assert!(
-            answered.body.contains("role=\"alert\""),
-            "{fields:?}: {}",
-            answered.body
-        );
-        assert!(
-            answered.body.contains("data-challenge"),
-            "the ceremony is offered again"
-        );
-    }
-    assert!(stand.app.store.fido(TENANT, USER_OID).is_empty());
-    let page = open_link(&stand, &token).await;
-    let done = register(&stand, &page, &mut key, Format::None).await;
-    assert!(
-        done.body.contains("Security key added"),
-        "the link still works"
-    );
-}
-
-#[tokio::test]
-async fn a_tenant_allow_list_refuses_a_key_without_a_vouched_model() {
-    let tenant = "[tenant.fido]\nallowed_aaguids = [\"cb69481e-8ff7-4039-93ec-0a2729a154a8\"]";
-    let stand = Stand::start_with("", tenant).await;
-    let page = open_link(&stand, &issue_link(&stand, 900)).await;
-    assert_eq!(data(&page, "attestation"), "direct");
-    let refused = register(&stand, &page, &mut key(), Format::PackedSelf).await;
-    assert!(refused.body.contains("allow-list"), "{}", refused.body);
-    assert!(stand.app.store.fido(TENANT, USER_OID).is_empty());
 }
 
 #[tokio::test]
@@ -420,5 +209,8 @@ async fn an_expired_sign_in_says_so_and_posts_temporarily_unavailable() {
     let late = answer_with(&stand, &page, &signed, &[]).await;
     assert_posted_error(&late, "temporarily_unavailable");
     assert!(late.body.contains("took too long"), "{}", late.body);
-    assert!(!late.body.contains("<script"), "the user reads why before going on");
+    assert!(
+        !late.body.contains("<script"),
+        "the user reads why before going on"
+    );
 }
