@@ -764,6 +764,8 @@ mod tests {
         assert_eq!(example.transaction_ttl, embedded.transaction_ttl);
         assert_eq!(example.otp_max_failures, embedded.otp_max_failures);
         assert_eq!(example.signer_max_in_flight, embedded.signer_max_in_flight);
+        assert_eq!(example.fido, embedded.fido);
         assert_eq!(example.tenants.len(), 1);
+        assert_eq!(example.tenants[0].fido, TenantFido::default());
     }
 }
