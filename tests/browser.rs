@@ -11,7 +11,7 @@
 mod browser_support;
 mod common;
 
-use browser_support::{Tab, chromium_present, free_port};
+use browser_support::{ONE_AT_A_TIME, Tab, chromium_present, free_port};
 use common::*;
 use vouch::eam::links::Link;
 use vouch::factor::otp::TotpParams;
@@ -72,6 +72,7 @@ async fn a_key_enrolled_in_chromium_signs_in_through_the_whole_eam_flow_with_amr
     if !chromium_present() {
         return;
     }
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (stand, origin) = localhost_stand().await;
     let (link, cert) = (link_url(&stand.app, &origin), cert(&stand));
     let (authorize, form) = entra_request(&stand, &origin);
@@ -100,6 +101,7 @@ async fn a_code_typed_in_chromium_signs_in_after_a_wrong_one_with_amr_otp() {
     if !chromium_present() {
         return;
     }
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (stand, origin) = localhost_stand().await;
     let params = TotpParams::default();
     let seed = stand.enroll(params);
@@ -136,6 +138,7 @@ async fn a_refused_ceremony_in_chromium_offers_try_again_which_then_signs_in() {
     if !chromium_present() {
         return;
     }
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (stand, origin) = localhost_stand().await;
     let (link, cert) = (link_url(&stand.app, &origin), cert(&stand));
     let (authorize, form) = entra_request(&stand, &origin);
@@ -168,6 +171,7 @@ async fn every_page_renders_in_english_and_german_at_desktop_and_phone_width() {
     if !chromium_present() {
         return;
     }
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (stand, origin) = localhost_stand().await;
     stand.enroll(TotpParams::default());
     let (app, first_link) = (stand.app.clone(), link_url(&stand.app, &origin));

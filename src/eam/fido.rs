@@ -179,7 +179,7 @@ where
         _ => return bad_request(lang, "This sign-in is not one this appliance started."),
     };
     if app.transactions.is_used(&txn) {
-        return bad_request(lang, text(lang, Text::Expired));
+        return bad_request(lang, text(lang, Text::Finished));
     }
     if !txn.offers.iter().any(|o| o.method == Method::Fido) {
         return bad_request(lang, "This sign-in does not use a security key.");
@@ -230,7 +230,7 @@ where
     }
     match app.transactions.consume(&txn, now) {
         Ok(()) => super::issue(app, &txn, Method::Fido, now, &source).await,
-        Err(TransactionError::Used) => bad_request(lang, text(lang, Text::Expired)),
+        Err(TransactionError::Used) => bad_request(lang, text(lang, Text::Finished)),
         Err(e) => {
             tracing::error!(error = %e, "transaction could not be closed");
             end("temporarily_unavailable", "transaction not closed").await

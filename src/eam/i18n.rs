@@ -130,13 +130,14 @@ pub enum Text {
     LinkInvalid,
     ProblemTitle,
     Expired,
+    Finished,
     LockedOut,
     Returning,
     ReturningNoScript,
 }
 
 impl Text {
-    pub const ALL: [Text; 36] = [
+    pub const ALL: [Text; 37] = [
         Text::Cancel,
         Text::Continue,
         Text::TryAgain,
@@ -170,6 +171,7 @@ impl Text {
         Text::LinkInvalid,
         Text::ProblemTitle,
         Text::Expired,
+        Text::Finished,
         Text::LockedOut,
         Text::Returning,
         Text::ReturningNoScript,

@@ -18,6 +18,9 @@ use serde_json::{Value, json};
 
 use cdp::Chromium;
 
+/// One browser at a time: on a two-core machine several at once only slow each other.
+pub static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Whether Chromium is installed; under `CI=true` its absence fails the test.
 pub fn chromium_present() -> bool {
     if Path::new(cdp::CHROMIUM).is_file() {

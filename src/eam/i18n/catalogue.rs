@@ -66,6 +66,7 @@ pub(super) fn english(key: Text) -> &'static str {
         Text::Expired => {
             "This sign-in took too long and has expired. Start again from the sign-in page."
         }
+        Text::Finished => "This sign-in has already finished. Start again from the sign-in page.",
         Text::LockedOut => {
             "There were too many wrong attempts, so signing in is paused for a few minutes. \
              Start again later."
@@ -145,6 +146,9 @@ pub(super) fn german(key: Text) -> &'static str {
         Text::Expired => {
             "Diese Anmeldung hat zu lange gedauert und ist abgelaufen. Beginnen Sie erneut auf \
              der Anmeldeseite."
+        }
+        Text::Finished => {
+            "Diese Anmeldung ist bereits abgeschlossen. Beginnen Sie erneut auf der Anmeldeseite."
         }
         Text::LockedOut => {
             "Es gab zu viele falsche Versuche, daher ist die Anmeldung für einige Minuten \
