@@ -158,6 +158,38 @@ async fn every_hostile_assertion_field_ends_the_sign_in_with_access_denied() {
 }
 
 #[tokio::test]
+async fn a_forged_missing_or_repeated_transaction_is_a_400_page_that_posts_nothing() {
+    let stand = Stand::start().await;
+    let mut key = key();
+    enrol(&stand, &mut key).await;
+    let page = stand.authorize_default().await;
+    let signed = key.assert(&challenge(&page));
+    let sealed = page
+        .form()
+        .expect("form")
+        .get("txn")
+        .expect("txn")
+        .to_owned();
+    for txn in ["", "AAAA", &sealed[1..], &"A".repeat(40_000)] {
+        let answered = answer_with(&stand, &page, &signed, &[("txn", txn)]).await;
+        assert_refused(&answered, 400);
+    }
+    let twice = format!("txn={sealed}&txn={sealed}&outcome=ok");
+    let answered = stand
+        .browser
+        .send(
+            http::Method::POST,
+            "/eam/fido",
+            Some("application/x-www-form-urlencoded"),
+            twice.into(),
+        )
+        .await
+        .expect("answered");
+    assert_refused(&answered, 400);
+    answer(&answer_with(&stand, &page, &signed, &[]).await);
+}
+
+#[tokio::test]
 async fn an_assertion_for_one_sign_in_does_not_complete_another() {
     let stand = Stand::start().await;
     let mut key = key();
