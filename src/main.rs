@@ -292,6 +292,12 @@ fn check(config: &Config) {
         println!("listen         {addr}");
     }
     println!("state dir      {}", config.state_dir.display());
+    let fido = &config.fido;
+    println!(
+        "security keys  RP ID {}, origins {}",
+        fido.id,
+        fido.origins.join(" ")
+    );
     for t in &config.tenants {
         let lab = if t.test_authority.is_some() {
             "  (test authority)"
