@@ -303,7 +303,7 @@ fn register(
             tracing::warn!(tid = %state.tid, error = %e, "security key not stored");
             Refusal::Key(format!("{e}."))
         })?;
-    tracing::info!(tid = %state.tid, "security key enrolled through a link");
+    tracing::debug!(tid = %state.tid, "security key enrolled through a link");
     Ok(link)
 }
 

@@ -16,6 +16,7 @@ use super::form;
 use super::i18n::{Lang, Text, text};
 use super::pages::{self, MethodPage, Page, button, escape, hidden};
 use super::transaction::{Transaction, TransactionError};
+use crate::admission::Stage;
 use crate::app::App;
 use crate::factor::Method;
 use crate::factor::webauthn::{self, Assertion, StoredCredential, WebAuthnError};
@@ -219,13 +220,21 @@ where
     let Some([id, client_data, auth_data, signature]) = decode_all(posted) else {
         return end("access_denied", "assertion malformed").await;
     };
+    let fill = app.signer.fill();
+    let Some(_ticket) = app.admission.admit(Stage::InTransaction, fill) else {
+        return end("temporarily_unavailable", "appliance overloaded").await;
+    };
     let assertion = Assertion {
         credential_id: &id,
         client_data_json: &client_data,
         authenticator_data: &auth_data,
         signature: &signature,
     };
-    if let Err(why) = verify(app, &txn, &assertion) {
+    let started = std::time::Instant::now();
+    let verified = verify(app, &txn, &assertion);
+    app.oversight
+        .step(crate::oversight::Step::Factor, started.elapsed());
+    if let Err(why) = verified {
         return end("access_denied", why).await;
     }
     match app.transactions.consume(&txn, now) {
