@@ -4,7 +4,7 @@
 //! only its own nonce-tagged script and style and no framing. Every value placed in a page is
 //! HTML-escaped. The answer page's form may post only to the Entra host it names.
 //!
-//! Every user page has one design ([`STYLE`]) and is written in the user's language
+//! Every user page has one design (`STYLE`) and is written in the user's language
 //! ([`super::i18n`]). A method's step builds its page with [`method_page`] from a title, body
 //! HTML and an optional script, using [`alert`] for errors (announced by screen readers),
 //! [`button`] and [`hidden`] for its form.
