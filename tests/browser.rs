@@ -180,7 +180,7 @@ async fn every_page_renders_in_english_and_german_at_desktop_and_phone_width() {
     let (_, form_de) = entra_request(&stand, &origin);
     let bogus = format!("{origin}/eam/enrol?t=not-a-link");
     let cert = cert(&stand);
-    let titles = tokio::task::spawn_blocking(move || {
+    let (titles, expired) = tokio::task::spawn_blocking(move || {
         let mut tab = Tab::open(&cert);
         tab.navigate(&bogus);
         tab.wait_title("Link not valid");
@@ -207,12 +207,18 @@ async fn every_page_renders_in_english_and_german_at_desktop_and_phone_width() {
         tab.click_and_load("button[value=fido]");
         let german = tab.title();
         tab.screenshots("fido-de");
-        german
+
+        app.clock.advance(app.config.transaction_ttl + 1);
+        tab.click_and_load("button[value=cancel]");
+        let expired = tab.text();
+        tab.screenshots("expired-de");
+        (german, expired)
     })
     .await
     .expect("browser run");
 
     assert_eq!(titles, "Sicherheitsschlüssel verwenden");
+    assert!(expired.contains("zu lange gedauert"), "{expired}");
     let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     for name in [
         "link-invalid",

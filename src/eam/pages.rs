@@ -349,6 +349,48 @@ mod tests {
     }
 
     #[test]
+    fn a_method_page_is_in_its_language_posts_only_here_and_escapes_its_title() {
+        let page = method_page(MethodPage {
+            lang: Lang::De,
+            status: StatusCode::OK,
+            title: "<Titel>",
+            body: "<p>Inhalt</p>",
+            script: Some("run();"),
+        });
+        let csp = page.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        assert!(csp.contains("form-action 'self'"), "{csp}");
+        let html = body(page);
+        assert!(html.contains("<html lang=\"de\">"), "{html}");
+        assert!(
+            html.contains("<h1>&lt;Titel&gt;</h1><p>Inhalt</p>"),
+            "{html}"
+        );
+        assert!(html.contains("\">run();</script>"), "{html}");
+    }
+
+    #[test]
+    fn a_held_answer_page_says_why_and_waits_for_the_user() {
+        let uri = "https://login.microsoftonline.com/common/federation/externalauthprovider";
+        let page = form_post_notice(
+            Lang::En,
+            uri,
+            Answer::Error("access_denied"),
+            None,
+            Text::LockedOut,
+        );
+        let html = body(page);
+        assert!(
+            html.contains("role=\"alert\">There were too many wrong attempts"),
+            "{html}"
+        );
+        assert!(!html.contains("<script"), "{html}");
+        assert!(html.contains("name=\"error\" value=\"access_denied\""));
+    }
+
+    #[test]
     fn the_script_carries_the_nonce_the_policy_names() {
         let uri = "https://login.microsoftonline.com/common/federation/externalauthprovider";
         let page = form_post(uri, Answer::Token("t"), None);
