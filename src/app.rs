@@ -127,6 +127,9 @@ pub struct Routes {
     pub mobile: String,
     pub mobile_wait: String,
     pub mobile_respond: String,
+    pub fido: String,
+    /// The page an enrolment link opens, and where it posts the new credential.
+    pub enrol: String,
 }
 
 impl Routes {
@@ -146,6 +149,8 @@ impl Routes {
             mobile: format!("{base}/eam/mobile"),
             mobile_wait: format!("{base}/eam/mobile/wait"),
             mobile_respond: format!("{base}/eam/mobile/respond"),
+            fido: format!("{base}/eam/fido"),
+            enrol: format!("{base}/eam/enrol"),
         }
     }
 }
@@ -163,6 +168,8 @@ pub struct App {
     pub transactions: Arc<Transactions>,
     /// Phone challenges waiting for an answer (mobile-PKI sign-in).
     pub challenges: Arc<crate::eam::challenges::Challenges>,
+    /// One-time security-key enrolment links.
+    pub links: Arc<crate::eam::links::EnrolLinks>,
     pub used_steps: Arc<UsedSteps>,
     pub spent: Arc<SpentJournal>,
     pub limiter: Arc<FactorLimits>,
@@ -214,6 +221,7 @@ impl App {
             store,
             transactions: Arc::default(),
             challenges: Arc::default(),
+            links: Arc::new(crate::eam::links::EnrolLinks::new(&config.state_dir)),
             used_steps: Arc::new(UsedSteps::restore(used)),
             spent: Arc::new(spent),
             oversight: Arc::new(oversight),
@@ -284,6 +292,7 @@ impl App {
             store: self.store.clone(),
             transactions: self.transactions.clone(),
             challenges: self.challenges.clone(),
+            links: self.links.clone(),
             used_steps: self.used_steps.clone(),
             spent: self.spent.clone(),
             oversight: self.oversight.clone(),
@@ -374,6 +383,19 @@ impl App {
             return match method {
                 Method::POST => crate::eam::smart_card::post(&self, req).await,
                 _ => not_allowed("POST"),
+            };
+        }
+        if path == route.fido {
+            return match method {
+                Method::POST => crate::eam::fido::post(&self, req).await,
+                _ => not_allowed("POST"),
+            };
+        }
+        if path == route.enrol {
+            return match method {
+                Method::GET | Method::HEAD => crate::eam::enrol::get(&self, req),
+                Method::POST => crate::eam::enrol::post(&self, req).await,
+                _ => not_allowed("GET, POST"),
             };
         }
         pages::problem(

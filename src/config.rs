@@ -14,6 +14,9 @@ use serde::Deserialize;
 use crate::entra::Cloud;
 use crate::jose::hint::is_guid;
 
+mod fido;
+pub use fido::{TenantFido, parse_aaguid};
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 pub const DEFAULT_ISSUER: &str = "https://localhost:8443";
 
@@ -51,6 +54,8 @@ struct RawConfig {
     admin: crate::admin::config::RawAdmin,
     #[serde(default)]
     metrics: crate::oversight::metrics::RawMetrics,
+    #[serde(default)]
+    fido: fido::RawFido,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -124,6 +129,8 @@ struct RawTenant {
     accept_client_id_audience: bool,
     #[serde(default)]
     test_authority: Option<RawAuthority>,
+    #[serde(default)]
+    fido: fido::RawTenantFido,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +178,8 @@ pub struct Config {
     pub trust_stores: Vec<crate::pki::TrustStoreConfig>,
     /// The audit trail, admin socket and metrics listener.
     pub operations: crate::oversight::Operations,
+    /// Where WebAuthn ceremonies are scoped: the RP ID and the origins pages run on.
+    pub fido: crate::factor::webauthn::RelyingParty,
 }
 
 /// `[server] client_cert_listen` and `client_cert_url`: where the smart-card listener binds
@@ -282,6 +291,8 @@ pub struct Tenant {
     pub accept_client_id_audience: bool,
     /// A lab or test stand-in for the cloud's Entra host.
     pub test_authority: Option<TestAuthority>,
+    /// What the tenant demands of security keys.
+    pub fido: TenantFido,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -322,6 +333,7 @@ impl Config {
             audit: Default::default(),
             admin: Default::default(),
             metrics: Default::default(),
+            fido: Default::default(),
         };
         let cwd = PathBuf::from(".");
         Config::from_raw(raw, "<embedded defaults>", &cwd).unwrap_or_else(|e| unreachable!("{e}"))
@@ -479,7 +491,11 @@ impl Config {
             crate::oversight::Operations::from_raw(raw.audit, raw.admin, raw.metrics, resolve)
                 .map_err(|(k, p)| err(k, p))?;
 
+        let fido = fido::relying_party(raw.fido, &issuer)
+            .map_err(|(k, p)| err(&format!("fido.{k}"), p))?;
+
         Ok(Config {
+            fido,
             source_name: source_name.to_owned(),
             listen,
             issuer,
@@ -584,6 +600,7 @@ fn check_tenant(
         client_id: t.client_id,
         accept_client_id_audience: t.accept_client_id_audience,
         test_authority,
+        fido: fido::tenant_fido(t.fido)?,
     })
 }
 
@@ -843,6 +860,8 @@ mod tests {
         assert_eq!(example.transaction_ttl, embedded.transaction_ttl);
         assert_eq!(example.otp_max_failures, embedded.otp_max_failures);
         assert_eq!(example.signer_max_in_flight, embedded.signer_max_in_flight);
+        assert_eq!(example.fido, embedded.fido);
         assert_eq!(example.tenants.len(), 1);
+        assert_eq!(example.tenants[0].fido, TenantFido::default());
     }
 }

@@ -80,6 +80,11 @@ enum Command {
     },
     /// Send one request to the running appliance's admin socket and print the answer.
     Admin(vouch::admin::client::AdminArgs),
+    /// List and revoke users' security keys.
+    Fido {
+        #[command(subcommand)]
+        command: vouch::admin::fido::FidoCommand,
+    },
 }
 
 /// The user an enrolment command is about, by directory and object ID.
@@ -131,6 +136,8 @@ enum EnrollCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Print a one-time link with which the user enrols a security key.
+    FidoLink(vouch::admin::fido::LinkArgs),
 }
 
 #[derive(Subcommand)]
@@ -165,6 +172,7 @@ enum HashArg {
 #[derive(Clone, Copy, ValueEnum)]
 enum MethodArg {
     Totp,
+    Fido,
 }
 
 fn main() -> ExitCode {
@@ -212,6 +220,7 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::FAILURE,
             Err(message) => Err(Failure::Usage(message)),
         },
+        Command::Fido { command } => vouch::admin::fido::run(command).map_err(Failure::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -255,6 +264,15 @@ enum Failure {
     Other(String),
 }
 
+impl From<vouch::admin::fido::CliError> for Failure {
+    fn from(e: vouch::admin::fido::CliError) -> Failure {
+        match e {
+            vouch::admin::fido::CliError::Usage(m) => Failure::Usage(m),
+            vouch::admin::fido::CliError::Other(m) => Failure::Other(m),
+        }
+    }
+}
+
 fn other(e: impl std::fmt::Display) -> Failure {
     Failure::Other(e.to_string())
 }
@@ -277,6 +295,12 @@ fn check(config: &Config) {
         println!("smart cards    {} at {}", cards.listen, cards.origin);
     }
     println!("state dir      {}", config.state_dir.display());
+    let fido = &config.fido;
+    println!(
+        "security keys  RP ID {}, origins {}",
+        fido.id,
+        fido.origins.join(" ")
+    );
     for t in &config.tenants {
         let lab = if t.test_authority.is_some() {
             "  (test authority)"
@@ -556,15 +580,15 @@ fn change_route(config: &Config) -> Result<Route, Failure> {
 
 fn enrolment_record(
     log: &vouch::audit::AuditLog,
-    tid: &str,
-    oid: &str,
+    (tid, oid): (&str, &str),
+    method: Method,
     action: &str,
     uid: u32,
 ) -> Result<(), Failure> {
     let event = vouch::audit::Event::Enrolment {
         tid: tid.into(),
         oid: oid.into(),
-        method: "totp".into(),
+        method: method.name().into(),
         action: action.into(),
         uid,
     };
@@ -613,7 +637,7 @@ fn enroll(command: EnrollCommand) -> Result<(), Failure> {
                         .map_err(other)?
                         .pop()
                         .unwrap_or_default();
-                    enrolment_record(&log, &tenant, &oid, "enrol", uid)?;
+                    enrolment_record(&log, (&tenant, &oid), Method::Totp, "enrol", uid)?;
                     let account = upn.as_deref().unwrap_or(&oid);
                     vouch::factor::otp::otpauth_uri(&label, account, &seed, params)
                 }
@@ -643,6 +667,7 @@ fn enroll(command: EnrollCommand) -> Result<(), Failure> {
             let (tenant, oid) = user_ids(&config, &user)?;
             let method = match method {
                 MethodArg::Totp => Method::Totp,
+                MethodArg::Fido => Method::Fido,
             };
             match change_route(&config)? {
                 Route::Here { log, uid } => {
@@ -653,7 +678,7 @@ fn enroll(command: EnrollCommand) -> Result<(), Failure> {
                             method.name()
                         )));
                     }
-                    enrolment_record(&log, &tenant, &oid, "revoke", uid)?;
+                    enrolment_record(&log, (&tenant, &oid), method, "revoke", uid)?;
                 }
                 Route::Appliance { socket } => {
                     let request = serde_json::json!({
@@ -665,6 +690,9 @@ fn enroll(command: EnrollCommand) -> Result<(), Failure> {
             }
             println!("{} revoked for {oid} in {tenant}", method.name());
             Ok(())
+        }
+        EnrollCommand::FidoLink(args) => {
+            vouch::admin::fido::issue_link(args).map_err(Failure::from)
         }
         EnrollCommand::List { config } => {
             let config = load(&config)?;

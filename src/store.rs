@@ -22,6 +22,9 @@ use crate::factor::otp::TotpParams;
 use crate::jose::{b64url_decode, b64url_encode};
 use crate::seal::{self, Sealer};
 
+mod fido;
+pub use fido::{FidoCredential, MAX_FIDO_PER_USER};
+
 const FILE: &str = "credentials.json";
 const LOCK: &str = "credentials.lock";
 const KEY: &str = "store.key";
@@ -49,6 +52,18 @@ pub enum StoreError {
         method: &'static str,
         key: PathBuf,
     },
+    #[error("user {tenant}/{oid} already has {MAX_FIDO_PER_USER} security keys; revoke one first")]
+    TooManyKeys { tenant: String, oid: String },
+    #[error("this security key is already enrolled (for {tenant}/{oid})")]
+    KeyEnrolled { tenant: String, oid: String },
+    #[error("the security key's counter changed while it was being used; try again")]
+    CounterMoved,
+    #[error("user {tenant}/{oid} has no security key {id}")]
+    NoSuchKey {
+        tenant: String,
+        oid: String,
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -67,6 +82,9 @@ pub struct UserRecord {
     upn: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     totp: Option<TotpRecord>,
+    /// WebAuthn credentials; absent in files written before security keys existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    fido: Vec<FidoCredential>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,7 +99,9 @@ struct TotpRecord {
 
 impl UserRecord {
     pub fn methods(&self) -> Vec<Method> {
-        self.totp.iter().map(|_| Method::Totp).collect()
+        let totp = self.totp.iter().map(|_| Method::Totp);
+        let fido = self.fido.first().map(|_| Method::Fido);
+        totp.chain(fido).collect()
     }
 }
 
@@ -327,6 +347,7 @@ impl CredentialStore {
             if let Some(user) = file.users.get_mut(&key) {
                 match method {
                     Method::Totp => had = user.totp.take().is_some(),
+                    Method::Fido => had = !std::mem::take(&mut user.fido).is_empty(),
                     Method::SmartCard | Method::MobilePki => {}
                 }
                 if user.methods().is_empty() {

@@ -3,165 +3,16 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::io::{Read as _, Write as _};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod appliance_support;
 mod pki_support;
 
-use entra_sim::{APP_ID, Authority, CLIENT_ID, TENANT};
+use appliance_support::{Appliance, config_text, error_code};
+use entra_sim::TENANT;
 use serde_json::{Value, json};
-
-/// `vouch serve` in a child process with its own state and admin socket.
-struct Appliance {
-    child: Child,
-    dir: tempfile::TempDir,
-    socket: PathBuf,
-    config: PathBuf,
-    _entra: Authority,
-}
-
-fn config_text(entra: &Authority, dir: &Path, extra: &str) -> String {
-    format!(
-        r#"
-        [server]
-        listen = ["127.0.0.1:0"]
-        state_dir = "state"
-
-        [admin]
-        socket = "{socket}"
-
-        {extra}
-
-        [[tenant]]
-        id = "{TENANT}"
-        app_id = "{APP_ID}"
-        client_id = "{CLIENT_ID}"
-
-        [tenant.test_authority]
-        url = "{origin}"
-        ca_file = "entra-ca.pem"
-        "#,
-        socket = dir.join("run").join("admin.sock").display(),
-        origin = entra.origin,
-    )
-}
-
-impl Appliance {
-    async fn start() -> Appliance {
-        Appliance::start_with(|_| String::new()).await
-    }
-
-    /// Starts with more configuration: `setup` writes what it needs into the folder and
-    /// returns the text to add.
-    async fn start_with(setup: impl FnOnce(&Path) -> String) -> Appliance {
-        let entra = Authority::start().await.expect("Entra simulator");
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("entra-ca.pem"), &entra.ca_pem).expect("CA");
-        let config = dir.path().join("vouch.toml");
-        let extra = setup(dir.path());
-        std::fs::write(&config, config_text(&entra, dir.path(), &extra)).expect("config");
-        let socket = dir.path().join("run").join("admin.sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_vouch"))
-            .arg("serve")
-            .arg("-c")
-            .arg(&config)
-            .env("VOUCH_LOG", "error")
-            .spawn()
-            .expect("vouch serve");
-        let appliance = Appliance {
-            child,
-            dir,
-            socket,
-            config,
-            _entra: entra,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut appliance = appliance;
-        while UnixStream::connect(&appliance.socket).is_err() {
-            let config = std::fs::read_to_string(&appliance.config).unwrap_or_default();
-            let exited = appliance.child.try_wait().expect("child state");
-            assert!(
-                exited.is_none() && Instant::now() < deadline,
-                "the admin socket never opened (vouch: {exited:?}); configuration:\n{config}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        appliance
-    }
-
-    fn connect(&self) -> Connection {
-        let stream = UnixStream::connect(&self.socket).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .expect("timeout");
-        Connection {
-            reader: BufReader::new(stream.try_clone().expect("clone")),
-            stream,
-        }
-    }
-
-    fn ask(&self, request: Value) -> Value {
-        self.connect().ask(request)
-    }
-
-    fn audit_text(&self) -> String {
-        std::fs::read_to_string(
-            self.dir
-                .path()
-                .join("state")
-                .join("audit")
-                .join("audit-000001.jsonl"),
-        )
-        .expect("audit trail")
-    }
-}
-
-impl Drop for Appliance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct Connection {
-    stream: UnixStream,
-    reader: BufReader<UnixStream>,
-}
-
-impl Connection {
-    fn send_raw(&mut self, bytes: &[u8]) -> Value {
-        self.stream.write_all(bytes).expect("send");
-        self.answer()
-    }
-
-    fn answer(&mut self) -> Value {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("an answer line");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
-    }
-
-    fn ask(&mut self, request: Value) -> Value {
-        let mut line = request.to_string().into_bytes();
-        line.push(b'\n');
-        self.send_raw(&line)
-    }
-
-    /// Whether the server closed the connection: nothing more comes (a reset counts, since
-    /// the server may close with this client's bytes unread).
-    fn is_closed(&mut self) -> bool {
-        let mut rest = Vec::new();
-        !matches!(self.reader.read_to_end(&mut rest), Ok(n) if n > 0)
-    }
-}
-
-fn error_code(answer: &Value) -> &str {
-    assert_eq!(answer["v"], 1, "{answer}");
-    assert_eq!(answer["ok"], false, "{answer}");
-    answer["error"]["code"].as_str().expect("a code")
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_keys_tenants_and_counters_answer_over_the_socket() {
@@ -278,7 +129,7 @@ async fn a_broken_config_is_not_applied_on_reload_and_the_answer_says_why() {
     let status = vouch.ask(json!({"v": 1, "cmd": "status"}));
     assert_eq!(status["data"]["tenants"], 1, "the running config stays");
 
-    let good = config_text(&vouch._entra, vouch.dir.path(), "[otp]\nmax_failures = 3");
+    let good = config_text(&vouch.entra, vouch.dir.path(), "[otp]\nmax_failures = 3");
     std::fs::write(&vouch.config, good).expect("fix config");
     let answer = vouch.ask(json!({"v": 1, "cmd": "reload"}));
     assert_eq!(answer["ok"], true, "{answer}");

@@ -193,6 +193,10 @@ fn check_prints_what_a_configuration_sets_up() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("https://mfa.example.com/.well-known/openid-configuration"));
     assert!(stdout.contains(TENANT));
+    assert!(
+        stdout.contains("RP ID mfa.example.com, origins https://mfa.example.com"),
+        "{stdout}"
+    );
 }
 
 fn base32_decode(text: &str) -> Vec<u8> {

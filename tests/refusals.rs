@@ -439,7 +439,7 @@ async fn a_wrong_code_asks_again_and_too_many_end_the_sign_in() {
         page = stand.submit_code(&page, wrong).await;
         assert_eq!(page.status, 200);
         assert!(
-            page.body.contains(&format!("{left} attempt")),
+            page.body.contains(&format!("Attempts left: {left}")),
             "{}",
             page.body
         );
@@ -447,6 +447,11 @@ async fn a_wrong_code_asks_again_and_too_many_end_the_sign_in() {
     }
     let done = stand.submit_code(&page, wrong).await;
     assert_posted_error(&done, "access_denied");
+    assert!(
+        done.body.contains("too many wrong attempts"),
+        "{}",
+        done.body
+    );
 
     let again = stand.authorize_default().await;
     let done = stand.submit_code(&again, &good).await;

@@ -12,6 +12,7 @@ use super::Context;
 use super::proto::{Problem, ProblemCode, Request};
 use crate::app::App;
 use crate::audit::Event;
+use crate::factor::Method;
 use crate::factor::otp::TotpParams;
 use crate::jose::hint::is_guid;
 
@@ -80,17 +81,46 @@ pub async fn run(ctx: &Context, request: Request, uid: u32) -> Result<Value, Pro
             let uri = crate::factor::otp::otpauth_uri(&issuer, account, &seed, params);
             Ok(json!({ "tid": tid, "oid": oid, "upn": upn, "otpauth_uri": uri }))
         }
-        Request::Revoke { tid, oid, method } => {
+        Request::Revoke {
+            tid,
+            oid,
+            method,
+            credential,
+        } => {
             let (tid, oid) = user(&tid, &oid)?;
-            if !app.store.revoke(&tid, &oid, method).map_err(failed)? {
+            let revoked = match (method, credential) {
+                (Method::Fido, Some(id)) => app.store.revoke_fido(&tid, &oid, &id).map(|()| true),
+                (_, Some(_)) => return Err(invalid("credential is only for method fido")),
+                (method, None) => app.store.revoke(&tid, &oid, method),
+            };
+            if !revoked.map_err(failed)? {
                 return Err(Problem::new(
                     ProblemCode::Failed,
                     format!("{oid} in {tid} has no {} enrolled", method.name()),
                 ));
             }
-            enrolment(&app, &tid, &oid, "revoke", uid).await?;
+            let event = Event::Enrolment {
+                tid: tid.clone(),
+                oid: oid.clone(),
+                method: method.name().into(),
+                action: "revoke".into(),
+                uid,
+            };
+            record(&app, event).await?;
             Ok(json!({ "tid": tid, "oid": oid, "revoked": method.name() }))
         }
+        Request::FidoLink {
+            tid,
+            oid,
+            upn,
+            ttl_secs,
+        } => {
+            let (answer, event) =
+                super::fido::link(&app, &tid, &oid, upn, ttl_secs, uid).map_err(invalid)?;
+            record(&app, event).await?;
+            Ok(answer)
+        }
+        Request::FidoKeys { tid, oid } => super::fido::keys(&app, &tid, &oid).map_err(invalid),
     }
 }
 
@@ -122,6 +152,10 @@ async fn enrolment(app: &App, tid: &str, oid: &str, action: &str, uid: u32) -> R
         action: action.into(),
         uid,
     };
+    record(app, event).await
+}
+
+async fn record(app: &App, event: Event) -> Result<(), Problem> {
     app.oversight.audit.record(event).await.map_err(|e| {
         failed(format!(
             "done, but the audit record could not be written: {e}"

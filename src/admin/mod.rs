@@ -22,7 +22,8 @@
 //! `vouch=debug,info`); `keys`; `stage_key`; `promote_key`; `tenants`; `trust_stores`;
 //! `enrolments` (`find`, a part of a tenant or object ID); `enrol_totp` (`tid`, `oid`,
 //! `digits` 6–8, `algorithm` `SHA1`/`SHA256`/`SHA512`, `replace`); `revoke` (`tid`, `oid`,
-//! `method` `totp`).
+//! `method` `totp` or `fido`, `credential` for one key); `fido_link` (`tid`, `oid`, `upn`,
+//! `ttl_secs` 60–259200, default 900); `fido_keys` (`tid`, `oid`).
 //! See [`proto::Request`] and [`commands`] for what each answers.
 //!
 //! Error codes: `malformed` (not UTF-8, not JSON, not an object, or cut short),
@@ -33,15 +34,17 @@
 //!
 //! Rules: a request must arrive whole within [`MESSAGE_DEADLINE`] of the previous answer;
 //! at most [`MAX_CONNECTIONS`] connections are served at once. Commands that change
-//! something (`reload`, `log_level`, `stage_key`, `promote_key`, `enrol_totp`, `revoke`) are
-//! recorded on the audit trail with the operator's uid; reads are not, since the console
-//! polls them every second. Answers carry no code, token or hint; `recent` shortens `oid`.
-//! `enrol_totp` answers the new seed's otpauth:// URI once, for the operator to hand over.
+//! something (`reload`, `log_level`, `stage_key`, `promote_key`, `enrol_totp`, `revoke`,
+//! `fido_link`) are recorded on the audit trail with the operator's uid; reads are not,
+//! since the console polls them every second. Answers carry no code, token or hint; `recent`
+//! shortens `oid`. `enrol_totp` answers the new seed's otpauth:// URI once, and `fido_link`
+//! the enrolment link, for the operator to hand over.
 
 pub mod change;
 pub mod client;
 mod commands;
 pub mod config;
+pub mod fido;
 pub mod peer;
 pub mod proto;
 

@@ -75,7 +75,25 @@ pub enum Request {
         oid: String,
         #[serde(default = "default_method")]
         method: crate::factor::Method,
+        /// For `fido`: the one credential to remove; without it, all of the user's keys.
+        #[serde(default)]
+        credential: Option<String>,
     },
+    /// Issue a one-time link that lets a user enrol a security key; answers its URL once.
+    FidoLink {
+        tid: String,
+        oid: String,
+        #[serde(default)]
+        upn: Option<String>,
+        #[serde(default = "default_link_ttl")]
+        ttl_secs: i64,
+    },
+    /// A user's security keys.
+    FidoKeys { tid: String, oid: String },
+}
+
+fn default_link_ttl() -> i64 {
+    15 * 60
 }
 
 fn default_limit() -> usize {
@@ -110,6 +128,8 @@ impl Request {
             Request::Enrolments { .. } => "enrolments",
             Request::EnrolTotp { .. } => "enrol_totp",
             Request::Revoke { .. } => "revoke",
+            Request::FidoLink { .. } => "fido_link",
+            Request::FidoKeys { .. } => "fido_keys",
         }
     }
 
@@ -123,6 +143,7 @@ impl Request {
                 | Request::PromoteKey {}
                 | Request::EnrolTotp { .. }
                 | Request::Revoke { .. }
+                | Request::FidoLink { .. }
         )
     }
 }

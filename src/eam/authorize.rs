@@ -10,6 +10,7 @@ use http::{Request, StatusCode};
 
 use super::claims::{self, Candidate, Offer};
 use super::form;
+use super::i18n::Lang;
 use super::pages::{self, Answer, Page};
 use super::transaction::Transaction;
 use crate::app::App;
@@ -141,11 +142,12 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let source = crate::app::Peer::source_of(&req);
+    let lang = Lang::of(&req);
     let body = match super::read_form(req, &app.config).await {
         Ok(body) => body,
         Err(page) => return page,
     };
-    match authorize(app, &body, &source).await {
+    match authorize(app, &body, &source, lang).await {
         Ok(page) => page,
         Err(Refusal::BadRequest(message)) => {
             app.oversight.refused();
@@ -172,7 +174,7 @@ where
     }
 }
 
-async fn authorize(app: &App, body: &[u8], source: &str) -> Result<Page, Refusal> {
+async fn authorize(app: &App, body: &[u8], source: &str, lang: Lang) -> Result<Page, Refusal> {
     let request = AuthorizeRequest::parse(body).inspect_err(|r| {
         if let Refusal::BadRequest(why) = r {
             tracing::debug!(why, "authorize: request refused");
@@ -212,7 +214,7 @@ async fn authorize(app: &App, body: &[u8], source: &str) -> Result<Page, Refusal
         created: now,
         expires: now + app.config.transaction_ttl,
     };
-    Ok(ceremony(app, &txn, source).await)
+    Ok(ceremony(app, &txn, source, lang).await)
 }
 
 /// The hint and the onboarded tenant it comes from (§4.4). The unverified `tid` only picks
@@ -340,13 +342,13 @@ fn candidates(app: &App, hint: &VerifiedHint) -> Vec<Candidate> {
 }
 
 /// The page that starts the only offered method, or lets the user choose among several.
-async fn ceremony(app: &App, txn: &Transaction, source: &str) -> Page {
+async fn ceremony(app: &App, txn: &Transaction, source: &str, lang: Lang) -> Page {
     match txn.offers.as_slice() {
-        [only] => super::method::start(app, txn, only.method, source).await,
+        [only] => super::method::start(app, txn, only.method, source, lang).await,
         offers => {
             let sealed = app.transactions.seal(txn);
             let methods: Vec<Method> = offers.iter().map(|o| o.method).collect();
-            pages::choose(&app.routes.method, &sealed, &methods)
+            super::method::choice_page(lang, &app.routes.method, &sealed, &methods)
         }
     }
 }

@@ -10,7 +10,8 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 
 use super::form;
-use super::pages::{self, Answer, Page};
+use super::i18n::{Lang, Text, text};
+use super::pages::{self, Answer, MethodPage, Page};
 use super::transaction::Transaction;
 use crate::app::App;
 use crate::factor::Method;
@@ -26,6 +27,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let source = crate::app::Peer::source_of(&req);
+    let lang = Lang::of(&req);
     let body = match super::read_form(req, &app.config).await {
         Ok(body) => body,
         Err(page) => return page,
@@ -45,8 +47,8 @@ where
     }
     let now = app.clock.now();
     if now >= txn.expires {
-        let why = "transaction expired";
-        return end(app, &txn, None, &source, "temporarily_unavailable", why).await;
+        let (error, why) = ("temporarily_unavailable", "transaction expired");
+        return end(app, &txn, (None, &source, lang), error, why).await;
     }
     let chosen = method.as_deref().and_then(Method::from_name);
     let offered = chosen.filter(|m| txn.offers.iter().any(|o| o.method == *m));
@@ -54,21 +56,26 @@ where
         return end(
             app,
             &txn,
-            offered,
-            &source,
+            (offered, &source, lang),
             "access_denied",
             "user cancelled",
         )
         .await;
     }
     match offered {
-        Some(method) => start(app, &txn, method, &source).await,
+        Some(method) => start(app, &txn, method, &source, lang).await,
         None => bad_request("That way of signing in is not offered for this sign-in."),
     }
 }
 
 /// The first page of `method` for the transaction.
-pub(crate) async fn start(app: &App, txn: &Transaction, method: Method, source: &str) -> Page {
+pub(crate) async fn start(
+    app: &App,
+    txn: &Transaction,
+    method: Method,
+    source: &str,
+    lang: Lang,
+) -> Page {
     let outcome = super::Outcome {
         tid: &txn.tid,
         oid: &txn.oid,
@@ -88,7 +95,7 @@ pub(crate) async fn start(app: &App, txn: &Transaction, method: Method, source: 
         Method::Totp => match app.store.totp(&txn.tid, &txn.oid) {
             Ok(Some((params, _))) => {
                 let sealed = app.transactions.seal(txn);
-                pages::otp_form(&app.routes.otp, &sealed, params.digits, None)
+                super::otp::form(lang, &app.routes.otp, &sealed, params.digits, None)
             }
             Ok(None) => post_error("access_denied", "TOTP no longer enrolled").await,
             Err(e) => {
@@ -98,16 +105,63 @@ pub(crate) async fn start(app: &App, txn: &Transaction, method: Method, source: 
         },
         Method::SmartCard => super::smart_card::start(app, txn),
         Method::MobilePki => super::mobile::start(app, txn, None, source).await,
+        Method::Fido => match super::fido::ceremony_page(app, txn, lang, true) {
+            Some(page) => page,
+            None => post_error("access_denied", "no security key enrolled").await,
+        },
     }
 }
 
-/// Ends the sign-in with `error` posted to Entra, once; `method` is the one the user was on,
-/// when the form said.
-async fn end(
+/// What the choice page calls a method.
+fn method_label(lang: Lang, method: crate::factor::Method) -> &'static str {
+    use crate::factor::Method;
+    match method {
+        Method::Totp => text(lang, Text::MethodTotp),
+        Method::Fido => text(lang, Text::MethodFido),
+        Method::SmartCard => text(lang, Text::MethodSmartCard),
+        Method::MobilePki => text(lang, Text::MethodMobilePki),
+    }
+}
+
+/// The page that lets the user pick one of the `methods` the sign-in offers.
+pub(crate) fn choice_page(
+    lang: Lang,
+    action: &str,
+    transaction: &str,
+    methods: &[crate::factor::Method],
+) -> Page {
+    let buttons: String = methods
+        .iter()
+        .map(|m| {
+            format!(
+                "<li>{}</li>",
+                pages::button("method", m.name(), method_label(lang, *m), false)
+            )
+        })
+        .collect();
+    let body = format!(
+        "<form method=\"post\" action=\"{action}\">{txn}\
+<ul class=\"methods\">{buttons}</ul>\
+<div class=\"actions\">{cancel}</div></form>",
+        txn = pages::hidden("txn", transaction),
+        action = pages::escape(action),
+        cancel = pages::button("action", "cancel", text(lang, Text::Cancel), true),
+    );
+    pages::method_page(MethodPage {
+        lang,
+        status: StatusCode::OK,
+        title: text(lang, Text::ChooseTitle),
+        body: &body,
+        script: None,
+    })
+}
+
+/// Ends the sign-in with `error` posted to Entra, once; the method is the one the user was
+/// on, when the form said.
+pub(super) async fn end(
     app: &App,
     txn: &Transaction,
-    method: Option<Method>,
-    source: &str,
+    (method, source, lang): (Option<Method>, &str, Lang),
     error: &'static str,
     why: &'static str,
 ) -> Page {
@@ -122,9 +176,5 @@ async fn end(
         client_request_id: txn.client_request_id.as_deref(),
     };
     let _ = outcome.record(app, error, why).await;
-    pages::form_post(
-        txn.redirect_uri(),
-        Answer::Error(error),
-        txn.state.as_deref(),
-    )
+    super::ending(lang, txn, error, why)
 }

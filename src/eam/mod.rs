@@ -4,7 +4,11 @@ pub mod authorize;
 pub mod certificates;
 pub mod challenges;
 pub mod claims;
+pub mod enrol;
+pub mod fido;
 pub mod form;
+pub mod i18n;
+pub mod links;
 pub mod method;
 pub mod mobile;
 pub mod mobile_api;
@@ -135,6 +139,31 @@ impl Outcome<'_> {
             client_request_id: self.client_request_id.map(str::to_owned),
         };
         app.oversight.answered(signin).await
+    }
+}
+
+/// The page that ends a sign-in with `error` for Entra: held with what the user can do about
+/// `why` when there is something (an expired sign-in, a lockout), else sent on at once.
+pub(crate) fn ending(
+    lang: i18n::Lang,
+    txn: &transaction::Transaction,
+    error: &str,
+    why: &str,
+) -> Page {
+    use i18n::Text;
+    let notice = match why {
+        "transaction expired" => Some(Text::Expired),
+        "locked out" | "too many wrong codes" => Some(Text::LockedOut),
+        _ => None,
+    };
+    let (uri, state, answer) = (
+        txn.redirect_uri(),
+        txn.state.as_deref(),
+        pages::Answer::Error(error),
+    );
+    match notice {
+        Some(notice) => pages::form_post_notice(lang, uri, answer, state, notice),
+        None => pages::form_post(uri, answer, state),
     }
 }
 

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 
 use super::form;
-use super::pages::{self, Answer, Page};
+use super::i18n::{Lang, Text, fill, text};
+use super::pages::{self, Answer, MethodPage, Page};
 use super::transaction::{Transaction, TransactionError};
 use crate::admission::Stage;
 use crate::app::App;
@@ -26,6 +27,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let source = crate::app::Peer::source_of(&req);
+    let lang = Lang::of(&req);
     let body = match super::read_form(req, &app.config).await {
         Ok(body) => body,
         Err(page) => return page,
@@ -68,7 +70,7 @@ where
                     "sign-in ended",
                 );
                 let _ = outcome.record(app, error, why).await;
-                post_error(&txn, error)
+                super::ending(lang, &txn, error, why)
             }
             Err(_) => bad_request("This sign-in has already finished."),
         }
@@ -90,7 +92,7 @@ where
     let code = code.as_deref().unwrap_or_default();
     let user = format!("{}/{}", txn.tid, txn.oid);
     let started = std::time::Instant::now();
-    let checked = check_code(app, &txn, code, &source, now);
+    let checked = check_code(app, &txn, code, &source, now, lang);
     app.oversight
         .step(crate::oversight::Step::Factor, started.elapsed());
     match checked {
@@ -101,7 +103,7 @@ where
             }
         }
         Err(Retry::Ask { digits, message }) => {
-            return pages::otp_form(&app.routes.otp, &sealed, digits, Some(&message));
+            return form(lang, &app.routes.otp, &sealed, digits, Some(&message));
         }
         Err(Retry::End { error, why }) => return end(error, why).await,
     }
@@ -138,6 +140,7 @@ fn check_code(
     code: &str,
     source: &str,
     now: i64,
+    lang: Lang,
 ) -> Result<i64, Retry> {
     let user = format!("{}/{}", txn.tid, txn.oid);
     let sub = super::hashed(&txn.sub);
@@ -169,14 +172,16 @@ fn check_code(
             app.limiter.succeed(&user, source);
             Ok(step)
         }
-        Err(OtpError::Format { digits }) => Err(ask(format!(
-            "Enter the {digits}-digit code from your authenticator app."
-        ))),
+        Err(OtpError::Format { digits }) => {
+            let digits = digits.to_string();
+            Err(ask(fill(
+                text(lang, Text::OtpFormat),
+                &[("digits", &digits)],
+            )))
+        }
         Err(OtpError::Replayed) => {
             tracing::debug!(tid = %txn.tid, sub, "one-time code refused: already used");
-            Err(ask(
-                "That code has already been used. Wait for the next code and enter it.".into(),
-            ))
+            Err(ask(text(lang, Text::OtpReplayed).into()))
         }
         Err(OtpError::Mismatch) => match app.limiter.fail(&user, source, now) {
             Allowance::Locked { retry_after } => {
@@ -184,13 +189,55 @@ fn check_code(
                 Err(end("access_denied", "too many wrong codes"))
             }
             Allowance::Allowed { remaining } => {
-                let plural = if remaining == 1 { "" } else { "s" };
-                Err(ask(format!(
-                    "That code is not right. {remaining} attempt{plural} left."
+                let remaining = remaining.to_string();
+                Err(ask(fill(
+                    text(lang, Text::OtpWrong),
+                    &[("remaining", &remaining)],
                 )))
             }
         },
     }
+}
+
+/// The TOTP code page. `message` explains a previous wrong attempt.
+pub(crate) fn form(
+    lang: Lang,
+    action: &str,
+    transaction: &str,
+    digits: u8,
+    message: Option<&str>,
+) -> Page {
+    let intro = fill(
+        text(lang, Text::OtpIntro),
+        &[("digits", &digits.to_string())],
+    );
+    let described = if message.is_some() {
+        "code-error"
+    } else {
+        "code-intro"
+    };
+    let body = format!(
+        "<p id=\"code-intro\">{intro}</p>{alert}<form method=\"post\" action=\"{action}\">\
+{txn}<label for=\"code\">{label}</label>\
+<input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" \
+autocomplete=\"one-time-code\" aria-describedby=\"{described}\" \
+pattern=\"[0-9]{{{digits}}}\" maxlength=\"{digits}\" required autofocus>\
+<div class=\"actions\">{verify}{cancel}</div></form>",
+        intro = pages::escape(&intro),
+        alert = pages::alert("code-error", message),
+        txn = pages::hidden("txn", transaction),
+        action = pages::escape(action),
+        label = text(lang, Text::OtpLabel),
+        verify = pages::button("action", "verify", text(lang, Text::OtpVerify), false),
+        cancel = pages::button("action", "cancel", text(lang, Text::Cancel), true),
+    );
+    pages::method_page(MethodPage {
+        lang,
+        status: StatusCode::OK,
+        title: text(lang, Text::OtpTitle),
+        body: &body,
+        script: None,
+    })
 }
 
 fn post_error(txn: &Transaction, error: &str) -> Page {

@@ -3,23 +3,45 @@
 //! Every page is sent with `Cache-Control: no-store` and a Content Security Policy that allows
 //! only its own nonce-tagged script and style and no framing. Every value placed in a page is
 //! HTML-escaped. The answer page's form may post only to the Entra host it names.
+//!
+//! Every user page has one design (`STYLE`) and is written in the user's language
+//! ([`super::i18n`]). A method's step builds its page with [`method_page`] from a title, body
+//! HTML and an optional script, using [`alert`] for errors (announced by screen readers),
+//! [`button`] and [`hidden`] for its form.
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
 
+use super::i18n::{Lang, Text, text};
 use crate::jose::b64url_encode;
 use crate::seal;
 
 pub type Page = Response<Full<Bytes>>;
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;\
-padding:0 1rem;color:#1b1b1b}h1{font-size:1.4rem}label{display:block;margin:1rem 0 .3rem}\
-input[type=text]{font-size:1.4rem;letter-spacing:.2rem;width:100%;padding:.4rem;\
-box-sizing:border-box}\
-button{font-size:1rem;padding:.5rem 1rem;margin:1rem .5rem 0 0}.error{color:#a40000}\
-.hint{color:#555;font-size:.9rem}.methods{list-style:none;padding:0}\
-.methods button{width:100%;text-align:left}";
+/// One design for every page: readable at phone width, large touch targets, a visible
+/// keyboard focus ring, and colours with at least 4.5:1 contrast.
+const STYLE: &str = "*{box-sizing:border-box}\
+body{font-family:system-ui,-apple-system,\"Segoe UI\",sans-serif;font-size:1.0625rem;\
+line-height:1.5;color:#1b1b1b;background:#f4f5f7;margin:0;padding:1rem}\
+main{max-width:30rem;margin:2rem auto;background:#fff;border:1px solid #d0d4da;\
+border-radius:.5rem;padding:1.5rem}\
+h1{font-size:1.4rem;margin:0 0 1rem}p{margin:0 0 1rem}\
+label{display:block;font-weight:600;margin:1rem 0 .3rem}\
+input[type=text]{font-size:1.4rem;letter-spacing:.2rem;width:100%;padding:.5rem;\
+border:2px solid #5a6270;border-radius:.3rem}\
+.actions{display:flex;flex-wrap:wrap;gap:.75rem;margin-top:1.25rem}\
+button{font:inherit;min-height:2.75rem;padding:.5rem 1.25rem;border-radius:.3rem;\
+border:2px solid #0b5cad;background:#0b5cad;color:#fff;cursor:pointer}\
+button.secondary{background:#fff;color:#0b5cad}\
+button:disabled{background:#5a6270;border-color:#5a6270;cursor:default}\
+button:focus-visible,input:focus-visible{outline:3px solid #e8a317;outline-offset:2px}\
+.error{color:#a40000;border-left:4px solid #a40000;padding-left:.75rem}\
+.status{color:#3d4450}.hint{color:#4a505a;font-size:.95rem}\
+.methods{list-style:none;padding:0;margin:0}.methods li{margin:0 0 .75rem}\
+.methods button{width:100%;text-align:left}\
+@media (max-width:30rem){body{padding:0}main{margin:0;border:0;border-radius:0;\
+min-height:100vh}.actions button{flex:1 1 100%}}";
 
 /// Escapes text for HTML element content and double-quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -46,16 +68,23 @@ pub(super) fn nonce() -> String {
     b64url_encode(&seal::random_bytes::<16>())
 }
 
-pub(super) fn document(title: &str, nonce: &str, body: &str, script: Option<&str>) -> String {
+pub(super) fn document(
+    lang: Lang,
+    title: &str,
+    nonce: &str,
+    body: &str,
+    script: Option<&str>,
+) -> String {
     let script = script
         .map(|s| format!("<script nonce=\"{nonce}\">{s}</script>"))
         .unwrap_or_default();
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <meta name=\"referrer\" content=\"no-referrer\"><title>{}</title>\
 <style nonce=\"{nonce}\">{STYLE}</style></head><body>{body}{script}</body></html>",
-        escape(title)
+        escape(title),
+        lang = lang.tag(),
     )
 }
 
@@ -93,13 +122,22 @@ form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
 
 /// A page that explains a problem and posts nothing anywhere.
 pub fn problem(status: StatusCode, title: &str, message: &str) -> Page {
+    problem_in(Lang::En, status, title, message)
+}
+
+/// [`problem`] in the user's language.
+pub fn problem_in(lang: Lang, status: StatusCode, title: &str, message: &str) -> Page {
     let n = nonce();
     let body = format!(
-        "<main><h1>{}</h1><p>{}</p></main>",
+        "<main><h1>{}</h1><p role=\"alert\">{}</p></main>",
         escape(title),
         escape(message)
     );
-    respond(status, document(title, &n, &body, None), csp(&n, "'none'"))
+    respond(
+        status,
+        document(lang, title, &n, &body, None),
+        csp(&n, "'none'"),
+    )
 }
 
 /// 503 with `Retry-After`: the appliance is past its capacity and turned a new sign-in away.
@@ -120,8 +158,31 @@ pub enum Answer<'a> {
     Error(&'a str),
 }
 
-/// The form_post answer (OAuth 2.0 Form Post Response Mode) to a validated `redirect_uri`.
+/// The form_post answer (OAuth 2.0 Form Post Response Mode) to a validated `redirect_uri`,
+/// sent on at once.
 pub fn form_post(redirect_uri: &str, answer: Answer<'_>, state: Option<&str>) -> Page {
+    answer_page(Lang::En, redirect_uri, answer, state, None)
+}
+
+/// The answer page held with `notice` for the user to read, in their language, before they
+/// go on to Entra: for endings they can act on (an expired sign-in, a lockout).
+pub fn form_post_notice(
+    lang: Lang,
+    redirect_uri: &str,
+    answer: Answer<'_>,
+    state: Option<&str>,
+    notice: Text,
+) -> Page {
+    answer_page(lang, redirect_uri, answer, state, Some(notice))
+}
+
+fn answer_page(
+    lang: Lang,
+    redirect_uri: &str,
+    answer: Answer<'_>,
+    state: Option<&str>,
+    notice: Option<Text>,
+) -> Page {
     let n = nonce();
     let mut fields = match answer {
         Answer::Token(token) => hidden("id_token", token),
@@ -130,23 +191,36 @@ pub fn form_post(redirect_uri: &str, answer: Answer<'_>, state: Option<&str>) ->
     if let Some(state) = state {
         fields.push_str(&hidden("state", state));
     }
+    let (title, message, script) = match notice {
+        Some(notice) => {
+            let message = format!("<p role=\"alert\">{}</p>", text(lang, notice));
+            (text(lang, Text::ProblemTitle), message, None)
+        }
+        None => {
+            let message = format!(
+                "<noscript><p>{}</p></noscript>",
+                text(lang, Text::ReturningNoScript)
+            );
+            (
+                text(lang, Text::Returning),
+                message,
+                Some("document.forms[0].submit();"),
+            )
+        }
+    };
     let body = format!(
-        "<main><h1>Returning to sign-in</h1><form method=\"post\" action=\"{}\">{fields}\
-<noscript><p>Select Continue to finish signing in.</p></noscript>\
-<button type=\"submit\">Continue</button></form></main>",
-        escape(redirect_uri)
+        "<main><h1>{title}</h1>{message}<form method=\"post\" action=\"{}\">{fields}\
+<div class=\"actions\"><button type=\"submit\">{}</button></div></form></main>",
+        escape(redirect_uri),
+        text(lang, Text::Continue),
     );
     let origin = origin_of(redirect_uri);
-    let html = document(
-        "Returning to sign-in",
-        &n,
-        &body,
-        Some("document.forms[0].submit();"),
-    );
+    let html = document(lang, title, &n, &body, script);
     respond(StatusCode::OK, html, csp(&n, &origin))
 }
 
-pub(super) fn hidden(name: &str, value: &str) -> String {
+/// A hidden form field with an escaped value.
+pub fn hidden(name: &str, value: &str) -> String {
     format!(
         "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
         escape(value)
@@ -159,61 +233,48 @@ pub(crate) fn origin_of(url: &str) -> String {
     format!("https://{host}")
 }
 
-/// The TOTP code page. `message` explains a previous wrong attempt.
-pub fn otp_form(action: &str, transaction: &str, digits: u8, message: Option<&str>) -> Page {
-    let n = nonce();
-    let message = message
-        .map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(m)))
-        .unwrap_or_default();
-    let body = format!(
-        "<main><h1>Enter your code</h1>\
-<p>Open your authenticator app and enter the {digits}-digit code it shows for this account.</p>\
-{message}<form method=\"post\" action=\"{action}\">\
-<input type=\"hidden\" name=\"txn\" value=\"{txn}\">\
-<label for=\"code\">Code</label>\
-<input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" \
-autocomplete=\"one-time-code\" \
-pattern=\"[0-9]{{{digits}}}\" maxlength=\"{digits}\" required autofocus>\
-<button type=\"submit\" name=\"action\" value=\"verify\">Verify</button>\
-<button type=\"submit\" name=\"action\" value=\"cancel\" formnovalidate>Cancel</button>\
-</form></main>",
-        txn = escape(transaction),
-        action = escape(action),
-    );
-    respond(
-        StatusCode::OK,
-        document("Enter your code", &n, &body, None),
-        csp(&n, "'self'"),
-    )
+/// A step of a method, in the common design: a heading, the body, and an optional script
+/// that runs under the page's nonce. Forms on the page may post only to this appliance.
+pub struct MethodPage<'a> {
+    pub lang: Lang,
+    pub status: StatusCode,
+    /// Plain text; escaped here.
+    pub title: &'a str,
+    /// HTML whose values the caller has escaped, placed after the heading.
+    pub body: &'a str,
+    pub script: Option<&'a str>,
 }
 
-/// The page that lets the user pick one of the `methods` the sign-in offers.
-pub fn choose(action: &str, transaction: &str, methods: &[crate::factor::Method]) -> Page {
+/// Renders a [`MethodPage`].
+pub fn method_page(page: MethodPage<'_>) -> Page {
     let n = nonce();
-    let buttons: String = methods
-        .iter()
+    let body = format!("<main><h1>{}</h1>{}</main>", escape(page.title), page.body);
+    let html = document(page.lang, page.title, &n, &body, page.script);
+    respond(page.status, html, csp(&n, "'self'"))
+}
+
+/// A paragraph with `id` announced to screen readers as an error, or nothing.
+pub fn alert(id: &str, message: Option<&str>) -> String {
+    message
         .map(|m| {
             format!(
-                "<li><button type=\"submit\" name=\"method\" value=\"{}\">{}</button></li>",
-                m.name(),
-                escape(m.label())
+                "<p class=\"error\" id=\"{id}\" role=\"alert\">{}</p>",
+                escape(m)
             )
         })
-        .collect();
-    let body = format!(
-        "<main><h1>Choose how to sign in</h1>\
-<form method=\"post\" action=\"{action}\">\
-<input type=\"hidden\" name=\"txn\" value=\"{txn}\">\
-<ul class=\"methods\">{buttons}</ul>\
-<button type=\"submit\" name=\"action\" value=\"cancel\">Cancel</button>\
-</form></main>",
-        txn = escape(transaction),
-        action = escape(action),
-    );
-    respond(
-        StatusCode::OK,
-        document("Choose how to sign in", &n, &body, None),
-        csp(&n, "'self'"),
+        .unwrap_or_default()
+}
+
+/// A submit button; `secondary` for the less likely choice (cancel).
+pub fn button(name: &str, value: &str, label: &str, secondary: bool) -> String {
+    let class = if secondary {
+        " class=\"secondary\" formnovalidate"
+    } else {
+        ""
+    };
+    format!(
+        "<button type=\"submit\" name=\"{name}\" value=\"{value}\"{class}>{}</button>",
+        escape(label)
     )
 }
 
@@ -224,7 +285,7 @@ pub fn authorize_probe() -> Page {
 Microsoft Entra ID. Sign-ins reach it from Entra; there is nothing to do here.</p></main>";
     respond(
         StatusCode::OK,
-        document("vouch", &n, body, None),
+        document(Lang::En, "vouch", &n, body, None),
         csp(&n, "'none'"),
     )
 }
@@ -291,6 +352,48 @@ mod tests {
         let html = body(form_post(uri, Answer::Token("a.b.c"), None));
         assert!(!html.contains("name=\"state\""));
         assert!(html.contains("name=\"id_token\" value=\"a.b.c\""));
+    }
+
+    #[test]
+    fn a_method_page_is_in_its_language_posts_only_here_and_escapes_its_title() {
+        let page = method_page(MethodPage {
+            lang: Lang::De,
+            status: StatusCode::OK,
+            title: "<Titel>",
+            body: "<p>Inhalt</p>",
+            script: Some("run();"),
+        });
+        let csp = page.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        assert!(csp.contains("form-action 'self'"), "{csp}");
+        let html = body(page);
+        assert!(html.contains("<html lang=\"de\">"), "{html}");
+        assert!(
+            html.contains("<h1>&lt;Titel&gt;</h1><p>Inhalt</p>"),
+            "{html}"
+        );
+        assert!(html.contains("\">run();</script>"), "{html}");
+    }
+
+    #[test]
+    fn a_held_answer_page_says_why_and_waits_for_the_user() {
+        let uri = "https://login.microsoftonline.com/common/federation/externalauthprovider";
+        let page = form_post_notice(
+            Lang::En,
+            uri,
+            Answer::Error("access_denied"),
+            None,
+            Text::LockedOut,
+        );
+        let html = body(page);
+        assert!(
+            html.contains("role=\"alert\">There were too many wrong attempts"),
+            "{html}"
+        );
+        assert!(!html.contains("<script"), "{html}");
+        assert!(html.contains("name=\"error\" value=\"access_denied\""));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use http::StatusCode;
 
+use super::i18n::Lang;
 use super::pages::{Page, csp, document, escape, hidden, nonce, respond};
 
 /// Where the smart-card page posts: `verify` on the client-certificate listener, and `cancel`
@@ -51,7 +52,7 @@ PIN.</p>\
     );
     respond(
         StatusCode::OK,
-        document("Sign in with your smart card", &n, &body, None),
+        document(Lang::En, "Sign in with your smart card", &n, &body, None),
         csp(&n, &allowed),
     )
 }
@@ -99,7 +100,7 @@ pub fn mobile_wait(page: &MobileWait<'_>) -> Page {
     let policy = format!("{}; connect-src 'self'", csp(&n, "'self'"));
     respond(
         StatusCode::OK,
-        document("Approve on your phone", &n, &body, Some(&script)),
+        document(Lang::En, "Approve on your phone", &n, &body, Some(&script)),
         policy,
     )
 }

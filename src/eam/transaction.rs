@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use aws_lc_rs::hmac;
 use serde::{Deserialize, Serialize};
 
 use super::claims::Offer;
@@ -67,19 +68,32 @@ pub enum TransactionError {
 
 pub struct Transactions {
     sealer: Sealer,
+    /// Derives each transaction's WebAuthn challenge; lives only in this process.
+    challenges: hmac::Key,
     used: Mutex<HashMap<String, i64>>,
 }
 
 impl Default for Transactions {
     fn default() -> Self {
+        let key = seal::random_bytes::<32>();
         Self {
             sealer: Sealer::ephemeral(),
+            challenges: hmac::Key::new(hmac::HMAC_SHA256, &key),
             used: Mutex::default(),
         }
     }
 }
 
 impl Transactions {
+    /// The WebAuthn challenge of a transaction: HMAC-SHA-256 of its id under a process key.
+    /// It needs no storage, is unguessable without the key, and is single use because the
+    /// transaction is; a restart changes the key, as it invalidates the transaction.
+    pub fn challenge(&self, txn: &Transaction) -> Vec<u8> {
+        let mut input = b"vouch-fido-signin-v1/".to_vec();
+        input.extend_from_slice(txn.id.as_bytes());
+        hmac::sign(&self.challenges, &input).as_ref().to_vec()
+    }
+
     pub fn seal(&self, txn: &Transaction) -> String {
         let json = serde_json::to_vec(txn).unwrap_or_default();
         b64url_encode(&self.sealer.seal(AAD, &json))
@@ -194,6 +208,16 @@ mod tests {
         assert_eq!(t.consume(&x, 0), Err(TransactionError::Used));
         t.prune(241);
         assert_eq!(t.used_count(), 0);
+    }
+
+    #[test]
+    fn a_challenge_is_stable_for_its_transaction_and_differs_between_them_and_processes() {
+        let t = Transactions::default();
+        let (a, b) = (txn(), txn());
+        assert_eq!(t.challenge(&a), t.challenge(&a));
+        assert_eq!(t.challenge(&a).len(), 32);
+        assert_ne!(t.challenge(&a), t.challenge(&b));
+        assert_ne!(t.challenge(&a), Transactions::default().challenge(&a));
     }
 
     #[test]

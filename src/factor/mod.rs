@@ -25,6 +25,8 @@ pub enum Method {
     SmartCard,
     /// A challenge signed on a phone whose certificate a trust store accepts.
     MobilePki,
+    /// A FIDO2 security key or platform authenticator, through WebAuthn.
+    Fido,
 }
 
 impl Method {
@@ -35,12 +37,15 @@ impl Method {
             Method::Totp => "otp",
             Method::SmartCard => "sc",
             Method::MobilePki => "swk",
+            Method::Fido => "fido",
         }
     }
 
     pub fn factor_type(self) -> FactorType {
         match self {
-            Method::Totp | Method::SmartCard | Method::MobilePki => FactorType::Possession,
+            Method::Totp | Method::SmartCard | Method::MobilePki | Method::Fido => {
+                FactorType::Possession
+            }
         }
     }
 
@@ -50,23 +55,19 @@ impl Method {
             Method::Totp => "totp",
             Method::SmartCard => "smart_card",
             Method::MobilePki => "mobile_pki",
+            Method::Fido => "fido",
         }
     }
 
     /// The method a form names; `None` for a name vouch does not know.
     pub fn from_name(name: &str) -> Option<Method> {
-        [Method::Totp, Method::SmartCard, Method::MobilePki]
-            .into_iter()
-            .find(|m| m.name() == name)
-    }
-
-    /// What the choice page calls the method.
-    pub fn label(self) -> &'static str {
-        match self {
-            Method::Totp => "Code from an authenticator app",
-            Method::SmartCard => "Smart card or certificate in this browser",
-            Method::MobilePki => "Certificate app on your phone",
-        }
+        const ALL: [Method; 4] = [
+            Method::Totp,
+            Method::SmartCard,
+            Method::MobilePki,
+            Method::Fido,
+        ];
+        ALL.into_iter().find(|m| m.name() == name)
     }
 
     /// Whether a trust store's certificate proves the method.
@@ -81,7 +82,12 @@ mod tests {
 
     #[test]
     fn method_names_read_back_and_certificate_methods_are_possession() {
-        for method in [Method::Totp, Method::SmartCard, Method::MobilePki] {
+        for method in [
+            Method::Totp,
+            Method::SmartCard,
+            Method::MobilePki,
+            Method::Fido,
+        ] {
             assert_eq!(Method::from_name(method.name()), Some(method));
             assert_eq!(method.factor_type(), FactorType::Possession);
         }

@@ -101,8 +101,8 @@ impl Stand {
         let text = format!(
             r#"
             [server]
-            issuer = "{ISSUER}"
-            listen = ["127.0.0.1:0"]
+            {issuer}
+            {listen}
             {state_dir}
             {server_extra}
 
@@ -117,6 +117,8 @@ impl Stand {
             ca_file = "entra-ca.pem"
             "#,
             origin = entra.origin,
+            issuer = unless_given(server_extra, "issuer", &format!("issuer = \"{ISSUER}\"")),
+            listen = unless_given(server_extra, "listen", "listen = [\"127.0.0.1:0\"]"),
             state_dir = if server_extra.contains("state_dir") {
                 ""
             } else {
@@ -265,6 +267,16 @@ impl Stand {
         if let Some(server) = self.server.take() {
             server.shutdown().await;
         }
+    }
+}
+
+/// `line`, unless the extra configuration sets `key` itself.
+fn unless_given(extra: &str, key: &str, line: &str) -> String {
+    let given = extra.lines().any(|l| l.trim_start().starts_with(key));
+    if given {
+        String::new()
+    } else {
+        line.to_owned()
     }
 }
 
