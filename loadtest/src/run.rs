@@ -221,6 +221,7 @@ fn report(
     let skipped = shared.recorder.skipped_count();
     RunReport {
         mode: mode_name(plan),
+        factor: plan.factor.name().into(),
         target: shared.session.origin.clone(),
         users: shared.session.pool.len(),
         new_connection_per_signin: plan.new_connection,
