@@ -5,8 +5,9 @@
 //! The parts follow a run: [`cli`] turns flags into a plan, [`stand`] prepares the directory
 //! the appliance runs from, [`appliance`] starts and stops it, [`session`] brings up the
 //! tool's Entra and browsers, [`schedule`] decides who signs in when, [`flow`] makes one
-//! sign-in (with [`phones`] and [`waiting`] for the mobile-PKI factor), [`run`] and [`memory`] drive the load, and [`report`] tells what happened.
-//! [`bound`] measures the crypto-only bound a run is compared with.
+//! sign-in (with [`phones`] and [`waiting`] for the mobile-PKI factor), [`run`] and
+//! [`memory`] drive the load, and [`report`] tells what happened. [`bound`] measures the
+//! crypto-only bound a run is compared with.
 
 pub mod appliance;
 pub mod bound;
