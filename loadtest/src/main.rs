@@ -101,7 +101,8 @@ fn prepare(plan: &PreparePlan) -> anyhow::Result<()> {
     println!(
         "Prepared {} users in {}.\nStart the appliance with:\n\n  \
          vouch serve --config {}\n\nthen run, for example:\n\n  \
-         vouch-loadtest run --target https://{} --dir {} --pid $(pgrep -n vouch) --rate 100\n",
+         vouch-loadtest run --target https://{} --dir {} --pid $(pgrep -n vouch) --rate 100\n\n\
+         (add --factor mobile-pki for the phone sign-in)\n",
         stand.users.len(),
         stand.dir.display(),
         stand.config_path().display(),

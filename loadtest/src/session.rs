@@ -238,7 +238,12 @@ async fn discover(origin: &str, pem: &[u8]) -> Result<RelyingParty, SessionError
 
 /// Every user's phone, issued on every core from the stand's phone CA.
 async fn issue_phones(stand: &Stand, users: &Arc<Users>) -> Result<Arc<PhoneBook>, SessionError> {
-    let ca = PhoneCa::load(&stand.phone_ca_key())?;
+    let key = stand.phone_ca_key();
+    if !key.exists() {
+        let why = "the stand was prepared before the tool played phones; prepare a new one";
+        return Err(StandError::damaged(&key, why).into());
+    }
+    let ca = PhoneCa::load(&key)?;
     let phones = Arc::new(PhoneBook::new(ca, users.clone()));
     let (book, started) = (phones.clone(), Instant::now());
     eprintln!("issuing {} phone certificates…", users.len());
