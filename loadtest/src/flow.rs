@@ -383,9 +383,7 @@ impl Flow {
         };
         let waiting = self.read_waiting(step, &page)?;
 
-        let started = Instant::now();
-        self.phone_answers(browser, user, &waiting).await?;
-        timings.phone = Some(started.elapsed());
+        timings.phone = Some(self.phone_answers(browser, user, &waiting).await?);
 
         let started = Instant::now();
         let fields = waiting.continue_fields();
@@ -428,31 +426,37 @@ impl Flow {
         })
     }
 
-    /// The phone signs the challenge and posts its JSON; `Ok` when the appliance approved.
+    /// The phone signs the challenge and posts its JSON. Returns how long the appliance took
+    /// to approve it, from the post (the phone's signing is not the appliance's time).
     async fn phone_answers(
         &self,
         browser: &Browser,
         user: usize,
         waiting: &Waiting,
-    ) -> Result<(), Failure> {
+    ) -> Result<Duration, Failure> {
         let step = Step::Phone;
         let phones = self.phones.as_ref().ok_or(Failure::NoPhone)?;
         let phone = phones.get(user).map_err(|_| Failure::NoPhone)?;
         let body = phone
             .answer(&waiting.challenge_id, &waiting.challenge)
             .map_err(|_| Failure::NoPhone)?;
+
+        let started = Instant::now();
         let page = browser
             .post_json(&self.paths.respond, body)
             .await
             .map_err(|e| Failure::client(step, e))?;
-        waiting::phone_verdict(&page).map_err(|code| match code {
-            Some(code) => Failure::PhoneRefused { code },
-            None if page.status == StatusCode::OK => Failure::Unreadable { step },
-            None => Failure::Status {
-                step,
-                status: page.status.as_u16(),
-            },
-        })
+        let took = started.elapsed();
+        waiting::phone_verdict(&page)
+            .map(|()| took)
+            .map_err(|code| match code {
+                Some(code) => Failure::PhoneRefused { code },
+                None if page.status == StatusCode::OK => Failure::Unreadable { step },
+                None => Failure::Status {
+                    step,
+                    status: page.status.as_u16(),
+                },
+            })
     }
 }
 
