@@ -442,5 +442,8 @@ mod tests {
         assert!((parts - report.signin_us).abs() < 1e-6 * parts);
         assert!(report.text().contains("chain verify"));
         assert!(!report.text().contains("TOTP"));
+        let json = serde_json::to_value(report).unwrap();
+        assert_eq!(json["factor"], "mobile-pki");
+        assert!(json["chain_verify_us"].is_number() && json["challenge_verify_us"].is_number());
     }
 }

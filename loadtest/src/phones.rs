@@ -310,4 +310,21 @@ mod tests {
         assert!(verify_client_offline(&store, &chain, at, &user).is_err());
         assert!(PhoneCa::from_key_pem("not a key").is_err());
     }
+
+    #[test]
+    fn a_damaged_or_missing_ca_key_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.key");
+        std::fs::write(
+            &path,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            PhoneCa::load(&path),
+            Err(StandError::Damaged { .. })
+        ));
+        let missing = PhoneCa::load(&dir.path().join("none.key"));
+        assert!(matches!(missing, Err(StandError::Io { .. })));
+    }
 }
