@@ -2,8 +2,12 @@
 //! cryptography, measured through the appliance's own library functions with no I/O.
 //!
 //! One sign-in's crypto is: verify Entra's hint (RS256), seal and open the transaction
-//! (AES-256-GCM), check the TOTP code (HMAC), and sign the `id_token` (RS256). The RSA
-//! signature dominates. A load run divides the appliance's throughput per busy core by this
+//! (AES-256-GCM), prove the factor, and sign the `id_token` (RS256). The factor is a TOTP
+//! code (HMAC), or for mobile PKI the phone's certificate verified for the user through the
+//! appliance's own `pki::verify_client_offline` with a loaded trust store (the phone CA is
+//! the root, so one ECDSA signature check; no revocation source) and the phone's ES256
+//! signature over the challenge through `pki::challenge::verify_challenge`. The RSA
+//! signatures dominate. A load run divides the appliance's throughput per busy core by this
 //! bound; the rest of the gap is TLS, HTTP, HTML and scheduling.
 //!
 //! The bound is measured twice: on one core while the others idle, and on every core at once,
@@ -27,7 +31,12 @@ use vouch::factor::Method;
 use vouch::factor::otp::{self, TotpParams};
 use vouch::jose::hint::{EntraKey, Expectations, UnverifiedHint};
 use vouch::jose::token::{self, IdTokenClaims};
+use vouch::pki::challenge::{ChallengeAlgorithm, verify_challenge};
+use vouch::pki::{ExpectedUser, Timestamp, TrustStore, verify_client_offline};
 use vouch::signer::{SoftwareSigner, TokenSigner as _};
+
+use crate::flow::Factor;
+use crate::phones::{self, PhoneCa};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -41,10 +50,17 @@ pub enum BoundError {
 /// Microseconds per sign-in for each part, and the sign-ins per second they allow.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct BoundReport {
+    /// The factor measured: `otp` or `mobile-pki`.
+    pub factor: &'static str,
     pub iterations: u64,
     pub hint_verify_us: f64,
     pub transaction_seal_open_us: f64,
+    /// OTP only; 0 for mobile PKI.
     pub totp_verify_us: f64,
+    /// Mobile PKI only: the phone's certificate verified for the user; 0 for OTP.
+    pub chain_verify_us: f64,
+    /// Mobile PKI only: the phone's signature over the challenge; 0 for OTP.
+    pub challenge_verify_us: f64,
     pub token_sign_us: f64,
     pub signin_us: f64,
     /// One core while the others idle.
@@ -57,19 +73,27 @@ pub struct BoundReport {
 
 impl BoundReport {
     pub fn text(&self) -> String {
+        let factor = if self.factor == Factor::Otp.name() {
+            format!("  TOTP verify        {:>9.1} µs\n", self.totp_verify_us)
+        } else {
+            format!(
+                "  chain verify       {:>9.1} µs\n  challenge verify   {:>9.1} µs\n",
+                self.chain_verify_us, self.challenge_verify_us
+            )
+        };
         format!(
-            "crypto bound, one core, no I/O (fastest slice, {} sign-ins)\n\
+            "crypto bound, {}, one core, no I/O (fastest slice, {} sign-ins)\n\
              \x20 hint verify        {:>9.1} µs\n\
              \x20 transaction        {:>9.1} µs\n\
-             \x20 TOTP verify        {:>9.1} µs\n\
+             {factor}\
              \x20 token sign         {:>9.1} µs\n\
              \x20 one sign-in        {:>9.1} µs\n\
              bound       {:.1} sign-ins/s on one core, the others idle\n\
              \x20           {:.1} sign-ins/s per core, all {} cores busy\n",
+            self.factor,
             self.iterations,
             self.hint_verify_us,
             self.transaction_seal_open_us,
-            self.totp_verify_us,
             self.token_sign_us,
             self.signin_us,
             self.signins_per_sec,
@@ -81,17 +105,49 @@ impl BoundReport {
 
 /// What one sign-in's crypto works on, made once.
 struct Inputs {
+    factor: Factor,
     hint: String,
     entra_key: EntraKey,
     issuer: String,
     seed: Vec<u8>,
     params: TotpParams,
+    phone: PhoneInputs,
     transactions: Transactions,
     signer: SoftwareSigner,
 }
 
+/// A phone's answer and the trust store that judges it.
+struct PhoneInputs {
+    store: TrustStore,
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    challenge: [u8; 32],
+    signature: Vec<u8>,
+}
+
+const UPN: &str = "user0@loadtest.example";
+
+impl PhoneInputs {
+    fn new() -> Result<PhoneInputs, BoundError> {
+        let keys = |e: &dyn std::fmt::Display| BoundError::Keys(e.to_string());
+        let ca = PhoneCa::generate().map_err(|e| keys(&e))?;
+        let phone = ca.issue(UPN, 1).map_err(|e| keys(&e))?;
+        let config = phones::store_config(TENANT);
+        let store = TrustStore::build(&config, vec![ca.cert.clone()], Vec::new(), Vec::new())
+            .map_err(|e| keys(&e))?;
+        let mut challenge = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut challenge).map_err(|e| keys(&e))?;
+        let signature = phone.sign(&challenge).map_err(|e| keys(&e))?;
+        Ok(PhoneInputs {
+            store,
+            chain: vec![phone.cert],
+            challenge,
+            signature,
+        })
+    }
+}
+
 impl Inputs {
-    fn new() -> Result<Inputs, BoundError> {
+    fn new(factor: Factor) -> Result<Inputs, BoundError> {
         let keys = |e: &dyn std::fmt::Display| BoundError::Keys(e.to_string());
         let entra = SigningKey::generate().map_err(|e| keys(&e))?;
         let issuer = format!("https://127.0.0.1:1/{TENANT}/v2.0");
@@ -115,11 +171,13 @@ impl Inputs {
         let signer =
             SoftwareSigner::new(pkcs8.as_ref(), b"bound".to_vec()).map_err(|e| keys(&e))?;
         Ok(Inputs {
+            factor,
             hint,
             entra_key,
             issuer,
             seed: b"12345678901234567890".to_vec(),
             params: TotpParams::default(),
+            phone: PhoneInputs::new()?,
             transactions: Transactions::default(),
             signer,
         })
@@ -132,16 +190,18 @@ struct Spent {
     hint: Duration,
     transaction: Duration,
     totp: Duration,
+    chain: Duration,
+    challenge: Duration,
     token: Duration,
 }
 
 /// Measures the bound on one core for about `secs`, then on every core at once for as long.
-pub fn measure(secs: Duration) -> Result<BoundReport, BoundError> {
-    let mut report = measure_one(secs)?;
+pub fn measure(secs: Duration, factor: Factor) -> Result<BoundReport, BoundError> {
+    let mut report = measure_one(secs, factor)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let rates = std::thread::scope(|scope| {
         let copies: Vec<_> = (0..cores)
-            .map(|_| scope.spawn(|| measure_one(secs)))
+            .map(|_| scope.spawn(|| measure_one(secs, factor)))
             .collect();
         copies
             .into_iter()
@@ -158,8 +218,8 @@ pub fn measure(secs: Duration) -> Result<BoundReport, BoundError> {
 
 /// Runs sign-in crypto on this thread for about `secs`, in [`SLICES`] slices, and reports the
 /// fastest slice: other work on the machine can only slow a slice down, never speed it up.
-fn measure_one(secs: Duration) -> Result<BoundReport, BoundError> {
-    let inputs = Inputs::new()?;
+fn measure_one(secs: Duration, factor: Factor) -> Result<BoundReport, BoundError> {
+    let inputs = Inputs::new(factor)?;
     let mut best: Option<BoundReport> = None;
     for _ in 0..SLICES {
         let slice = measure_slice(&inputs, secs / SLICES)?;
@@ -181,12 +241,16 @@ fn measure_slice(inputs: &Inputs, secs: Duration) -> Result<BoundReport, BoundEr
         iterations += 1;
     }
     let per = |d: Duration| d.as_secs_f64() * 1e6 / iterations as f64;
-    let signin_us = per(spent.hint + spent.transaction + spent.totp + spent.token);
+    let factor = spent.totp + spent.chain + spent.challenge;
+    let signin_us = per(spent.hint + spent.transaction + factor + spent.token);
     Ok(BoundReport {
+        factor: inputs.factor.name(),
         iterations,
         hint_verify_us: per(spent.hint),
         transaction_seal_open_us: per(spent.transaction),
         totp_verify_us: per(spent.totp),
+        chain_verify_us: per(spent.chain),
+        challenge_verify_us: per(spent.challenge),
         token_sign_us: per(spent.token),
         signin_us,
         signins_per_sec: 1e6 / signin_us,
@@ -216,17 +280,19 @@ fn one_signin(inputs: &Inputs, spent: &mut Spent) -> Result<(), BoundError> {
     spent.hint += t.elapsed();
 
     let t = Instant::now();
-    let sealed = inputs.transactions.seal(&transaction(hint.sub, now));
+    let sealed = inputs
+        .transactions
+        .seal(&transaction(hint.sub, inputs.factor, now));
     let txn = inputs
         .transactions
         .open(&sealed)
         .map_err(|e| refused("transaction", &e))?;
     spent.transaction += t.elapsed();
 
-    let code = otp::totp(&inputs.seed, inputs.params, now);
-    let t = Instant::now();
-    otp::matching_step(&inputs.seed, inputs.params, &code, now).map_err(|e| refused("TOTP", &e))?;
-    spent.totp += t.elapsed();
+    match inputs.factor {
+        Factor::Otp => totp(inputs, spent, now)?,
+        Factor::MobilePki => phone(inputs, &txn, spent, now)?,
+    }
 
     let t = Instant::now();
     sign_token(inputs, &txn, now)?;
@@ -234,21 +300,75 @@ fn one_signin(inputs: &Inputs, spent: &mut Spent) -> Result<(), BoundError> {
     Ok(())
 }
 
-fn transaction(sub: String, now: i64) -> Transaction {
+fn totp(inputs: &Inputs, spent: &mut Spent, now: i64) -> Result<(), BoundError> {
+    let code = otp::totp(&inputs.seed, inputs.params, now);
+    let t = Instant::now();
+    otp::matching_step(&inputs.seed, inputs.params, &code, now).map_err(|e| {
+        BoundError::Refused {
+            step: "TOTP",
+            detail: e.to_string(),
+        }
+    })?;
+    spent.totp += t.elapsed();
+    Ok(())
+}
+
+/// The appliance's part of a phone's answer: the chain for the transaction's user, then the
+/// signature with the leaf's key, read from the leaf as the appliance reads it.
+fn phone(
+    inputs: &Inputs,
+    txn: &Transaction,
+    spent: &mut Spent,
+    now: i64,
+) -> Result<(), BoundError> {
+    let refused = |step, e: &dyn std::fmt::Display| BoundError::Refused {
+        step,
+        detail: e.to_string(),
+    };
+    let phone = &inputs.phone;
+    let user = ExpectedUser {
+        tid: &txn.tid,
+        oid: &txn.oid,
+        upn: txn.upn.as_deref(),
+    };
+    let t = Instant::now();
+    verify_client_offline(&phone.store, &phone.chain, Timestamp(now), &user)
+        .map_err(|e| refused("certificate check", &e))?;
+    spent.chain += t.elapsed();
+
+    let t = Instant::now();
+    let leaf = phone.chain.first().map(webpki::EndEntityCert::try_from);
+    let Some(Ok(leaf)) = leaf else {
+        return Err(refused("challenge check", &"the leaf does not parse"));
+    };
+    let es256 = ChallengeAlgorithm::from_name(phones::ALGORITHM)
+        .ok_or_else(|| refused("challenge check", &"ES256 is not known"))?;
+    let spki = leaf.subject_public_key_info();
+    verify_challenge(spki.as_ref(), es256, &phone.challenge, &phone.signature)
+        .map_err(|e| refused("challenge check", &e))?;
+    spent.challenge += t.elapsed();
+    Ok(())
+}
+
+fn transaction(sub: String, factor: Factor, now: i64) -> Transaction {
+    let (method, amr) = match factor {
+        Factor::Otp => (Method::Totp, factor.amr()),
+        Factor::MobilePki => (Method::MobilePki, factor.amr()),
+    };
     Transaction {
         id: Transaction::new_id(),
         tid: TENANT.into(),
         oid: USER_OID.into(),
         sub,
-        upn: None,
+        upn: (factor == Factor::MobilePki).then(|| UPN.into()),
         nonce: Some("AwABEgEAAAADAOz_BQD0_8Xk".into()),
         state: Some("rQQIARAAjZE9aMNAFMdfk1I".into()),
         client_id: entra_sim::CLIENT_ID.into(),
         cloud: Cloud::Global,
         offers: vec![Offer {
-            method: Method::Totp,
+            method,
             acr: "possessionorinherence".into(),
-            amr: "otp".into(),
+            amr: amr.into(),
         }],
         client_request_id: None,
         created: now,
@@ -266,7 +386,7 @@ fn sign_token(inputs: &Inputs, txn: &Transaction, now: i64) -> Result<String, Bo
         exp: now + 300,
         nonce: txn.nonce.as_deref(),
         acr: "possessionorinherence",
-        amr: [Method::Totp.amr()],
+        amr: [txn.offers[0].amr.as_str()],
     };
     let input = token::signing_input(&inputs.signer.published().kid, &claims);
     let signature = inputs
@@ -287,12 +407,13 @@ mod tests {
 
     #[test]
     fn the_bound_adds_up_its_parts_and_inverts_to_a_rate() {
-        let report = measure(Duration::from_millis(10)).unwrap();
+        let report = measure(Duration::from_millis(10), Factor::Otp).unwrap();
         assert!(report.iterations >= 20);
         let parts = report.hint_verify_us
             + report.transaction_seal_open_us
             + report.totp_verify_us
             + report.token_sign_us;
+        assert_eq!(report.chain_verify_us + report.challenge_verify_us, 0.0);
         assert!((parts - report.signin_us).abs() < 1e-6 * parts.max(1.0));
         assert!((report.signins_per_sec * report.signin_us - 1e6).abs() < 1.0);
         assert!(report.token_sign_us > report.totp_verify_us);
@@ -300,10 +421,29 @@ mod tests {
 
     #[test]
     fn the_busy_bound_is_measured_on_every_core() {
-        let report = measure(Duration::from_millis(10)).unwrap();
+        let report = measure(Duration::from_millis(10), Factor::Otp).unwrap();
         let cores = std::thread::available_parallelism().unwrap().get();
         assert_eq!(report.cores, cores);
         assert!(report.busy_signins_per_sec > 0.0);
         assert!(report.text().contains(&format!("all {cores} cores busy")));
+    }
+
+    #[test]
+    fn the_mobile_pki_bound_verifies_the_phones_chain_and_signature_instead_of_a_code() {
+        let report = measure(Duration::from_millis(10), Factor::MobilePki).unwrap();
+        assert_eq!(report.factor, "mobile-pki");
+        assert_eq!(report.totp_verify_us, 0.0);
+        assert!(report.chain_verify_us > 0.0 && report.challenge_verify_us > 0.0);
+        let parts = report.hint_verify_us
+            + report.transaction_seal_open_us
+            + report.chain_verify_us
+            + report.challenge_verify_us
+            + report.token_sign_us;
+        assert!((parts - report.signin_us).abs() < 1e-6 * parts);
+        assert!(report.text().contains("chain verify"));
+        assert!(!report.text().contains("TOTP"));
+        let json = serde_json::to_value(report).unwrap();
+        assert_eq!(json["factor"], "mobile-pki");
+        assert!(json["chain_verify_us"].is_number() && json["challenge_verify_us"].is_number());
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::flow::Factor;
 use crate::loopback::loopback_target;
 use crate::schedule::Ramp;
 
@@ -99,6 +100,9 @@ pub struct RawRun {
     /// Open loop: most sign-ins in flight at once; later ones wait, and their wait counts.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub max_in_flight: usize,
+    /// The second factor the users prove: a TOTP code, or a phone's signed challenge.
+    #[arg(long, value_enum, default_value_t = Factor::Otp)]
+    pub factor: Factor,
 }
 
 #[derive(Args, Debug)]
@@ -123,6 +127,9 @@ pub struct RawBound {
     pub secs: f64,
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// The second factor whose crypto is measured.
+    #[arg(long, value_enum, default_value_t = Factor::Otp)]
+    pub factor: Factor,
 }
 
 #[derive(Args, Debug)]
@@ -170,6 +177,7 @@ pub struct RunPlan {
     pub duration: Duration,
     pub new_connection: bool,
     pub http1: bool,
+    pub factor: Factor,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +203,7 @@ pub enum Command {
     Bound {
         secs: Duration,
         json: Option<PathBuf>,
+        factor: Factor,
     },
     Memory(MemoryPlan),
 }
@@ -209,6 +218,7 @@ impl RawCommand {
                 Ok(Command::Bound {
                     secs,
                     json: raw.json,
+                    factor: raw.factor,
                 })
             }
             RawCommand::Memory(raw) => raw.check().map(Command::Memory),
@@ -239,6 +249,7 @@ impl RawRun {
             duration: seconds("--duration", self.duration, 1.0, 24.0 * 3600.0)?,
             new_connection: self.new_connection_per_signin,
             http1: self.http1,
+            factor: self.factor,
         })
     }
 
@@ -419,6 +430,25 @@ mod tests {
     }
 
     #[test]
+    fn the_factor_is_otp_unless_mobile_pki_is_asked_for() {
+        let factor = |args: &[&str]| match parse(args).unwrap() {
+            Command::Run(plan) => plan.factor,
+            Command::Bound { factor, .. } => factor,
+            _ => panic!("a run or a bound"),
+        };
+        assert_eq!(factor(&["run"]), Factor::Otp);
+        assert_eq!(
+            factor(&["run", "--factor", "mobile-pki"]),
+            Factor::MobilePki
+        );
+        assert_eq!(factor(&["bound", "--factor", "otp"]), Factor::Otp);
+        assert_eq!(
+            factor(&["bound", "--factor", "mobile-pki"]),
+            Factor::MobilePki
+        );
+    }
+
+    #[test]
     fn contradictory_or_out_of_range_flags_are_usage_errors() {
         for args in [
             &["run", "--rate", "10", "--users-concurrent", "4"][..],
@@ -432,6 +462,8 @@ mod tests {
             &["run", "--pid", "1"],
             &["memory", "--target", "https://127.0.0.1:1", "--dir", "d"],
             &["memory", "--users", "10"],
+            &["run", "--factor", "sms"],
+            &["bound", "--factor", ""],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }

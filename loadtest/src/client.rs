@@ -123,6 +123,12 @@ impl Browser {
         self.send(Method::POST, path, form, Bytes::from(body)).await
     }
 
+    /// Posts `json`, as the phone app posts its answer.
+    pub async fn post_json(&self, path: &str, json: String) -> Result<Page, ClientError> {
+        let kind = Some("application/json");
+        self.send(Method::POST, path, kind, Bytes::from(json)).await
+    }
+
     async fn send(
         &self,
         method: Method,

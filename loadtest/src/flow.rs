@@ -1,10 +1,20 @@
-//! One sign-in as Entra and a browser make it: Entra's form posted to `/eam/authorize`, the
-//! user's code posted to the code page's form, and the `id_token` in the answer checked the
-//! way Entra checks it (signature against the appliance's JWKS, `iss` against discovery,
-//! `aud`, `sub`, `nonce`, `acr`, `amr`, through [`entra_sim::RelyingParty`]).
+//! One sign-in as Entra, a browser and the user's phone make it, and the `id_token` in the
+//! answer checked the way Entra checks it (signature against the appliance's JWKS, `iss`
+//! against discovery, `aud`, `sub`, `nonce`, `acr`, `amr`, through
+//! [`entra_sim::RelyingParty`]).
+//!
+//! - OTP: Entra's form posted to `/eam/authorize`, the user's code posted to the code page's
+//!   form, whose answer goes to Entra.
+//! - Mobile PKI: Entra's form posted; if the user is offered several methods, the choice page
+//!   posted with `mobile_pki`, as the user would press it; the waiting page read (challenge
+//!   id and bytes from the app's link, checked against the form); the phone's JSON posted to
+//!   `/eam/mobile/respond`; then the page's form posted with `continue`. The phone's answer
+//!   is decided before `/eam/mobile/respond` returns, so the tool posts Continue at once
+//!   rather than long-polling `/eam/mobile/wait` as the page's script would.
 //!
 //! Every answer that is not the next step of a good sign-in is a [`Failure`], named by kind
-//! so that a report can count them. Hints, codes and tokens never appear in a failure.
+//! so that a report can count them. Hints, codes, challenges and tokens never appear in a
+//! failure.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,25 +24,65 @@ use http::StatusCode;
 
 use crate::client::{Browser, ClientError, Page};
 use crate::hints::HintBook;
+use crate::phones::PhoneBook;
 use crate::users::Users;
+use crate::waiting::{self, Waiting};
 
 const ACR: &[&str] = &["possessionorinherence"];
 const AMR: &[&str] = &[
     "face", "fido", "fpt", "hwk", "iris", "otp", "pop", "retina", "sc", "sms", "swk", "tel", "vbm",
 ];
 
+/// The second factor a run's users prove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Factor {
+    /// A TOTP code from the user's authenticator app.
+    #[default]
+    Otp,
+    /// A challenge signed by the key of the user's phone certificate.
+    MobilePki,
+}
+
+impl Factor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Factor::Otp => "otp",
+            Factor::MobilePki => "mobile-pki",
+        }
+    }
+
+    /// The `amr` the stand's appliance grants for the factor.
+    pub fn amr(self) -> &'static str {
+        match self {
+            Factor::Otp => "otp",
+            Factor::MobilePki => "hwk",
+        }
+    }
+}
+
 /// The step of a sign-in a failure happened in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// Entra's form posted to `/eam/authorize`.
     Authorize,
+    /// The choice page's form posted with the run's method.
+    Choose,
+    /// The code posted; its answer goes to Entra.
     Otp,
+    /// The phone's JSON posted to `/eam/mobile/respond`.
+    Phone,
+    /// The waiting page's Continue posted; its answer goes to Entra.
+    Answer,
 }
 
 impl Step {
     fn name(self) -> &'static str {
         match self {
             Step::Authorize => "authorize",
+            Step::Choose => "choose",
             Step::Otp => "otp",
+            Step::Phone => "phone",
+            Step::Answer => "answer",
         }
     }
 }
@@ -65,6 +115,19 @@ pub enum Failure {
     },
     /// The code page came back: the appliance refused the code.
     CodeRefused,
+    /// The waiting page is not what the app and the browser read.
+    WaitingPage {
+        step: Step,
+        why: &'static str,
+    },
+    /// The tool could not issue the user's phone certificate.
+    NoPhone,
+    /// The appliance refused the phone's answer with this JSON error code.
+    PhoneRefused {
+        code: String,
+    },
+    /// The waiting page came back after Continue: the phone's approval was not seen.
+    NotApproved,
     StateMismatch,
     NoToken,
     Token {
@@ -83,6 +146,10 @@ impl Failure {
             Failure::Posted { step, error } => format!("{}_posted_{error}", step.name()),
             Failure::UnexpectedPage { step } => format!("{}_unexpected_page", step.name()),
             Failure::CodeRefused => "otp_code_refused".into(),
+            Failure::WaitingPage { step, why } => format!("{}_waiting_page_{why}", step.name()),
+            Failure::NoPhone => "phone_not_issued".into(),
+            Failure::PhoneRefused { code } => format!("phone_refused_{code}"),
+            Failure::NotApproved => "answer_not_approved".into(),
             Failure::StateMismatch => "answer_state_mismatch".into(),
             Failure::NoToken => "answer_without_token".into(),
             Failure::Token { reason } => format!("token_{reason}"),
@@ -107,11 +174,34 @@ pub struct Pending {
     state: String,
 }
 
-/// How long each step of a good sign-in took.
-#[derive(Debug, Clone, Copy)]
+/// How long each step of a good sign-in took; the steps its factor does not have are `None`.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Timings {
     pub authorize: Duration,
-    pub otp: Duration,
+    pub choose: Option<Duration>,
+    pub otp: Option<Duration>,
+    pub phone: Option<Duration>,
+    pub answer: Option<Duration>,
+}
+
+/// The appliance's paths a sign-in posts to.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub otp: String,
+    pub method: String,
+    pub mobile: String,
+    pub respond: String,
+}
+
+impl Default for Paths {
+    fn default() -> Paths {
+        Paths {
+            otp: "/eam/otp".into(),
+            method: "/eam/method".into(),
+            mobile: "/eam/mobile".into(),
+            respond: "/eam/mobile/respond".into(),
+        }
+    }
 }
 
 /// What every sign-in of a run shares.
@@ -119,12 +209,35 @@ pub struct Flow {
     pub users: Arc<Users>,
     pub hints: Arc<HintBook>,
     pub relying: RelyingParty,
-    pub otp_path: String,
+    pub factor: Factor,
+    /// Every user's phone; needed for the mobile-PKI factor only.
+    pub phones: Option<Arc<PhoneBook>>,
+    pub paths: Paths,
 }
 
 impl Flow {
     /// Posts Entra's form for `user` and reads the code page's transaction.
     pub async fn authorize(&self, browser: &Browser, user: usize) -> Result<Pending, Failure> {
+        let step = Step::Authorize;
+        let (page, pending) = self.post_authorize(browser, user).await?;
+        let form = next_form(step, &page)?;
+        if form.action != self.paths.otp {
+            return Err(Failure::UnexpectedPage { step });
+        }
+        let txn = form.get("txn").ok_or(Failure::UnexpectedPage { step })?;
+        Ok(Pending {
+            txn: txn.to_owned(),
+            ..pending
+        })
+    }
+
+    /// Posts Entra's form for `user`: the page that answered, and the sign-in it started
+    /// (its transaction not read yet).
+    async fn post_authorize(
+        &self,
+        browser: &Browser,
+        user: usize,
+    ) -> Result<(Page, Pending), Failure> {
         let step = Step::Authorize;
         let (nonce, state, request_id) = (random_text(), random_text(), random_text());
         let hint = self.hints.get(user, entra_sim::unix_now());
@@ -144,17 +257,13 @@ impl Flow {
             .post_form("/eam/authorize", &fields)
             .await
             .map_err(|e| Failure::client(step, e))?;
-        let form = next_form(step, &page)?;
-        if form.action != self.otp_path {
-            return Err(Failure::UnexpectedPage { step });
-        }
-        let txn = form.get("txn").ok_or(Failure::UnexpectedPage { step })?;
-        Ok(Pending {
+        let pending = Pending {
             user,
-            txn: txn.to_owned(),
+            txn: String::new(),
             nonce,
             state,
-        })
+        };
+        Ok((page, pending))
     }
 
     /// Sends the user's current code for a pending sign-in and checks the token that comes
@@ -173,18 +282,22 @@ impl Flow {
             ("code", &code),
             ("action", "verify"),
         ];
-        let answer = match browser.post_form(&self.otp_path, &fields).await {
-            Ok(page) => self.check_answer(&page, pending),
+        let answer = match browser.post_form(&self.paths.otp, &fields).await {
+            Ok(page) => self.check_answer(step, &page, pending),
             Err(e) => Err(Failure::client(step, e)),
         };
         (code_time, answer)
     }
 
-    fn check_answer(&self, page: &Page, pending: &Pending) -> Result<(), Failure> {
-        let step = Step::Otp;
+    /// Checks the answer to Entra that `step` brought: a form posting a token Entra accepts,
+    /// or the step's own page again (the factor was refused).
+    fn check_answer(&self, step: Step, page: &Page, pending: &Pending) -> Result<(), Failure> {
         let form = next_form(step, page)?;
-        if form.action == self.otp_path {
+        if step == Step::Otp && form.action == self.paths.otp {
             return Err(Failure::CodeRefused);
+        }
+        if step == Step::Answer && form.action == self.paths.mobile {
+            return Err(Failure::NotApproved);
         }
         if form.action != REDIRECT_URI {
             return Err(Failure::UnexpectedPage { step });
@@ -206,16 +319,34 @@ impl Flow {
             acr_values: ACR,
             amr_values: AMR,
         };
-        self.relying
+        let claims = self
+            .relying
             .validate(token, &expected)
-            .map(drop)
             .map_err(|why| Failure::Token {
                 reason: token_reason(&why),
-            })
+            })?;
+        if claims["amr"][0] != self.factor.amr() {
+            return Err(Failure::Token {
+                reason: "amr_not_the_factors",
+            });
+        }
+        Ok(())
     }
 
-    /// A whole sign-in for `user`. Also returns when the code was computed, if it was.
+    /// A whole sign-in for `user` with the run's factor. Also returns when a TOTP code was
+    /// computed, if one was.
     pub async fn sign_in(
+        &self,
+        browser: &Browser,
+        user: usize,
+    ) -> (Option<i64>, Result<Timings, Failure>) {
+        match self.factor {
+            Factor::Otp => self.sign_in_otp(browser, user).await,
+            Factor::MobilePki => (None, self.sign_in_mobile(browser, user).await),
+        }
+    }
+
+    async fn sign_in_otp(
         &self,
         browser: &Browser,
         user: usize,
@@ -227,8 +358,105 @@ impl Flow {
         };
         let authorize = started.elapsed();
         let (code_time, answer) = self.complete(browser, &pending).await;
-        let otp = started.elapsed() - authorize;
-        (Some(code_time), answer.map(|()| Timings { authorize, otp }))
+        let timings = Timings {
+            authorize,
+            otp: Some(started.elapsed() - authorize),
+            ..Timings::default()
+        };
+        (Some(code_time), answer.map(|()| timings))
+    }
+
+    async fn sign_in_mobile(&self, browser: &Browser, user: usize) -> Result<Timings, Failure> {
+        let mut timings = Timings::default();
+        let started = Instant::now();
+        let (page, pending) = self.post_authorize(browser, user).await?;
+        timings.authorize = started.elapsed();
+
+        let (step, page) = match next_form(Step::Authorize, &page)? {
+            form if form.action == self.paths.method => {
+                let started = Instant::now();
+                let page = self.choose(browser, &form).await?;
+                timings.choose = Some(started.elapsed());
+                (Step::Choose, page)
+            }
+            _ => (Step::Authorize, page),
+        };
+        let waiting = self.read_waiting(step, &page)?;
+
+        timings.phone = Some(self.phone_answers(browser, user, &waiting).await?);
+
+        let started = Instant::now();
+        let fields = waiting.continue_fields();
+        let page = browser
+            .post_form(&self.paths.mobile, &fields)
+            .await
+            .map_err(|e| Failure::client(Step::Answer, e))?;
+        self.check_answer(Step::Answer, &page, &pending)?;
+        timings.answer = Some(started.elapsed());
+        Ok(timings)
+    }
+
+    /// Presses the choice page's mobile-PKI button.
+    async fn choose(&self, browser: &Browser, form: &Form) -> Result<Page, Failure> {
+        let step = Step::Choose;
+        let txn = form.get("txn").ok_or(Failure::UnexpectedPage { step })?;
+        let fields = [("txn", txn), ("method", "mobile_pki")];
+        browser
+            .post_form(&self.paths.method, &fields)
+            .await
+            .map_err(|e| Failure::client(step, e))
+    }
+
+    fn read_waiting(&self, step: Step, page: &Page) -> Result<Waiting, Failure> {
+        if page.status != StatusCode::OK {
+            return Err(Failure::Status {
+                step,
+                status: page.status.as_u16(),
+            });
+        }
+        if let Some(form) = Form::parse(&page.body).filter(|f| f.action == REDIRECT_URI) {
+            let error = form
+                .get("error")
+                .map_or_else(|| "nothing".into(), known_error);
+            return Err(Failure::Posted { step, error });
+        }
+        Waiting::read(&page.body, &self.paths.mobile).map_err(|e| Failure::WaitingPage {
+            step,
+            why: e.kind(),
+        })
+    }
+
+    /// The phone signs the challenge and posts its JSON. Returns how long the appliance took
+    /// to approve it, from the post (the phone's signing is not the appliance's time).
+    async fn phone_answers(
+        &self,
+        browser: &Browser,
+        user: usize,
+        waiting: &Waiting,
+    ) -> Result<Duration, Failure> {
+        let step = Step::Phone;
+        let phones = self.phones.as_ref().ok_or(Failure::NoPhone)?;
+        let phone = phones.get(user).map_err(|_| Failure::NoPhone)?;
+        let body = phone
+            .answer(&waiting.challenge_id, &waiting.challenge)
+            .map_err(|_| Failure::NoPhone)?;
+
+        let started = Instant::now();
+        let page = browser
+            .post_json(&self.paths.respond, body)
+            .await
+            .map_err(|e| Failure::client(step, e))?;
+        let took = started.elapsed();
+        waiting::phone_verdict(&page)
+            .map(|()| took)
+            .map_err(|code| match code {
+                Some(code) => Failure::PhoneRefused { code },
+                None if page.status == StatusCode::OK => Failure::Unreadable { step },
+                None => Failure::Status {
+                    step,
+                    status: page.status.as_u16(),
+                },
+            })
     }
 }
 
@@ -311,6 +539,21 @@ mod tests {
         for (why, reason) in cases {
             assert_eq!(token_reason(why), reason, "{why}");
         }
+    }
+
+    #[test]
+    fn mobile_failures_are_counted_by_step_and_the_phones_error_code() {
+        let refused = Failure::PhoneRefused {
+            code: "bad_signature".into(),
+        };
+        assert_eq!(refused.kind(), "phone_refused_bad_signature");
+        assert_eq!(Failure::NotApproved.kind(), "answer_not_approved");
+        let page = Failure::WaitingPage {
+            step: Step::Choose,
+            why: "no_link",
+        };
+        assert_eq!(page.kind(), "choose_waiting_page_no_link");
+        assert_eq!(Factor::MobilePki.name(), "mobile-pki");
     }
 
     #[test]

@@ -4,12 +4,17 @@
 //! signature, so the tool signs each user's hint once, before the measured load, and reuses
 //! it while its `iat` is younger than [`FRESH_SECS`]; the appliance accepts hints up to
 //! `hint.max_age_secs` old (600 s by default). A background task re-signs hints that age.
+//!
+//! A hint carries the user's UPN as `preferred_username` only for the mobile-PKI factor: the
+//! stand's trust store binds certificates by UPN, so a hint without one is offered TOTP
+//! alone and an OTP run goes straight to the code page.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use entra_sim::{APP_ID, Authority};
 
+use crate::flow::Factor;
 use crate::users::Users;
 
 /// Age past which a hint is signed again.
@@ -27,15 +32,17 @@ struct Hint {
 pub struct HintBook {
     entra: Arc<Authority>,
     users: Arc<Users>,
+    factor: Factor,
     hints: Vec<Mutex<Option<Hint>>>,
 }
 
 impl HintBook {
-    pub fn new(entra: Arc<Authority>, users: Arc<Users>) -> HintBook {
+    pub fn new(entra: Arc<Authority>, users: Arc<Users>, factor: Factor) -> HintBook {
         let hints = (0..users.len()).map(|_| Mutex::new(None)).collect();
         HintBook {
             entra,
             users,
+            factor,
             hints,
         }
     }
@@ -56,9 +63,10 @@ impl HintBook {
 
     fn sign(&self, index: usize) -> Hint {
         let user = self.users.get(index);
-        let claims = self
+        let mut claims = self
             .entra
             .hint_claims(&self.users.tenant, &user.oid, &user.sub, APP_ID);
+        set_username(&mut claims, self.factor, &user.upn);
         let iat = claims["iat"].as_i64().unwrap_or_else(entra_sim::unix_now);
         Hint {
             iat,
@@ -123,6 +131,34 @@ impl HintBook {
     }
 }
 
+/// The user's UPN as `preferred_username` for the mobile-PKI factor, none for OTP.
+fn set_username(claims: &mut serde_json::Value, factor: Factor, upn: &str) {
+    let Some(claims) = claims.as_object_mut() else {
+        return;
+    };
+    match factor {
+        Factor::Otp => drop(claims.remove("preferred_username")),
+        Factor::MobilePki => drop(claims.insert("preferred_username".into(), upn.into())),
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_mobile_pki_hints_name_the_user_by_upn() {
+        let claims = serde_json::json!({"sub": "s", "preferred_username": "x@contoso.com"});
+        let mut otp = claims.clone();
+        set_username(&mut otp, Factor::Otp, "user1@loadtest.example");
+        assert!(otp.get("preferred_username").is_none());
+        assert_eq!(otp["sub"], "s");
+        let mut mobile = claims;
+        set_username(&mut mobile, Factor::MobilePki, "user1@loadtest.example");
+        assert_eq!(mobile["preferred_username"], "user1@loadtest.example");
+    }
 }

@@ -5,8 +5,9 @@
 //! The parts follow a run: [`cli`] turns flags into a plan, [`stand`] prepares the directory
 //! the appliance runs from, [`appliance`] starts and stops it, [`session`] brings up the
 //! tool's Entra and browsers, [`schedule`] decides who signs in when, [`flow`] makes one
-//! sign-in, [`run`] and [`memory`] drive the load, and [`report`] tells what happened.
-//! [`bound`] measures the crypto-only bound a run is compared with.
+//! sign-in (with [`phones`] and [`waiting`] for the mobile-PKI factor), [`run`] and
+//! [`memory`] drive the load, and [`report`] tells what happened. [`bound`] measures the
+//! crypto-only bound a run is compared with.
 
 pub mod appliance;
 pub mod bound;
@@ -16,6 +17,7 @@ pub mod flow;
 pub mod hints;
 pub mod loopback;
 pub mod memory;
+pub mod phones;
 pub mod procstat;
 pub mod report;
 pub mod run;
@@ -23,6 +25,7 @@ pub mod schedule;
 pub mod session;
 pub mod stand;
 pub mod users;
+pub mod waiting;
 
 use std::path::{Path, PathBuf};
 

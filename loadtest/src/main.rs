@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser as _;
 use vouch_loadtest::cli::{Command, MemoryPlan, PreparePlan, RawCli, RunPlan};
+use vouch_loadtest::flow::Factor;
 use vouch_loadtest::report::write_json;
 use vouch_loadtest::session::Session;
 use vouch_loadtest::stand::{Stand, free_loopback_port};
@@ -79,8 +80,9 @@ fn init_logging() {
 async fn execute(command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::Prepare(plan) => prepare(&plan).map(|()| Outcome::Clean),
-        Command::Bound { secs, json } => {
-            let report = tokio::task::spawn_blocking(move || bound::measure(secs)).await??;
+        Command::Bound { secs, json, factor } => {
+            let measure = move || bound::measure(secs, factor);
+            let report = tokio::task::spawn_blocking(measure).await??;
             publish(&report.text(), json.as_deref(), &report)?;
             Ok(Outcome::Clean)
         }
@@ -99,7 +101,8 @@ fn prepare(plan: &PreparePlan) -> anyhow::Result<()> {
     println!(
         "Prepared {} users in {}.\nStart the appliance with:\n\n  \
          vouch serve --config {}\n\nthen run, for example:\n\n  \
-         vouch-loadtest run --target https://{} --dir {} --pid $(pgrep -n vouch) --rate 100\n",
+         vouch-loadtest run --target https://{} --dir {} --pid $(pgrep -n vouch) --rate 100\n\n\
+         (add --factor mobile-pki for the phone sign-in)\n",
         stand.users.len(),
         stand.dir.display(),
         stand.config_path().display(),
@@ -111,9 +114,10 @@ fn prepare(plan: &PreparePlan) -> anyhow::Result<()> {
 
 async fn load_run(plan: RunPlan) -> anyhow::Result<Outcome> {
     eprintln!("measuring the crypto bound on one core, then on every core at once…");
-    let bound =
-        tokio::task::spawn_blocking(|| bound::measure(std::time::Duration::from_secs(1))).await??;
-    let session = Arc::new(Session::open(&plan.common, plan.http1).await?);
+    let factor = plan.factor;
+    let measure = move || bound::measure(std::time::Duration::from_secs(1), factor);
+    let bound = tokio::task::spawn_blocking(measure).await??;
+    let session = Arc::new(Session::open(&plan.common, plan.http1, plan.factor).await?);
     let measured = run::run(&plan, session.clone(), &bound);
     let Some(report) = until_interrupted(&session, measured).await else {
         return Ok(Outcome::Interrupted);
@@ -155,7 +159,7 @@ async fn until_interrupted<T>(session: &Session, measured: impl Future<Output = 
 }
 
 async fn memory_run(plan: MemoryPlan) -> anyhow::Result<Outcome> {
-    let session = Arc::new(Session::open(&plan.common, false).await?);
+    let session = Arc::new(Session::open(&plan.common, false, Factor::Otp).await?);
     let measured = memory::measure(&plan, session.clone());
     let Some(report) = until_interrupted(&session, measured).await else {
         return Ok(Outcome::Interrupted);

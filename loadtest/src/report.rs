@@ -62,7 +62,10 @@ pub struct Percentiles {
 #[derive(Default)]
 struct Tally {
     authorize: Latencies,
+    choose: Latencies,
     otp: Latencies,
+    phone: Latencies,
+    answer: Latencies,
     signin: Latencies,
     failures: BTreeMap<String, u64>,
 }
@@ -79,11 +82,21 @@ pub struct Recorder {
 impl Recorder {
     /// A good sign-in whose token validated; `whole` runs from its intended start.
     pub fn success(&self, timings: Timings, whole: Duration) {
-        let mut tally = self.lock();
+        let mut guard = self.lock();
+        let tally = &mut *guard;
         tally.authorize.record(timings.authorize);
-        tally.otp.record(timings.otp);
+        for (latencies, step) in [
+            (&mut tally.choose, timings.choose),
+            (&mut tally.otp, timings.otp),
+            (&mut tally.phone, timings.phone),
+            (&mut tally.answer, timings.answer),
+        ] {
+            if let Some(latency) = step {
+                latencies.record(latency);
+            }
+        }
         tally.signin.record(whole);
-        drop(tally);
+        drop(guard);
         self.ok.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -114,7 +127,10 @@ impl Recorder {
         let tally = self.lock();
         let steps = Steps {
             authorize: tally.authorize.summary(),
+            choose: tally.choose.summary(),
             otp: tally.otp.summary(),
+            phone: tally.phone.summary(),
+            answer: tally.answer.summary(),
             signin: tally.signin.summary(),
         };
         (steps, tally.failures.clone())
@@ -125,10 +141,20 @@ impl Recorder {
     }
 }
 
+/// Each step's latencies; a step the run's factor does not have has a count of 0.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Steps {
+    /// Entra's form posted to `/eam/authorize`, until its page arrived.
     pub authorize: Percentiles,
+    /// The choice page's form posted with the factor's method (mobile PKI, when the user is
+    /// offered several methods).
+    pub choose: Percentiles,
+    /// The TOTP code posted, until the answer to Entra arrived.
     pub otp: Percentiles,
+    /// The phone's signed answer posted to `/eam/mobile/respond`, until it was approved.
+    pub phone: Percentiles,
+    /// The waiting page's Continue posted, until the answer to Entra arrived (mobile PKI).
+    pub answer: Percentiles,
     /// The whole sign-in, from its intended start (open loop) or its start (closed loop).
     pub signin: Percentiles,
 }
@@ -152,6 +178,8 @@ pub struct Efficiency {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunReport {
     pub mode: String,
+    /// The factor the users proved: `otp` or `mobile-pki`.
+    pub factor: String,
     pub target: String,
     pub users: usize,
     pub new_connection_per_signin: bool,
@@ -171,10 +199,11 @@ pub struct RunReport {
 impl RunReport {
     pub fn text(&self) -> String {
         let mut out = format!(
-            "mode        {}\ntarget      {}\nusers       {}\nconnections {}\n\
+            "mode        {}\nfactor      {}\ntarget      {}\nusers       {}\nconnections {}\n\
              duration    {:.1} s\nsign-ins    {} ok, {} tokens validated, {} errors\n\
              throughput  {:.1} sign-ins/s\n",
             self.mode,
+            self.factor,
             self.target,
             self.users,
             if self.new_connection_per_signin {
@@ -226,11 +255,17 @@ fn latency_table(steps: &Steps) -> String {
         "latency ms  {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
         "count", "p50", "p90", "p99", "p99.9", "max"
     );
-    for (name, p) in [
+    let rows = [
         ("authorize", steps.authorize),
+        ("choose", steps.choose),
         ("otp", steps.otp),
+        ("phone", steps.phone),
+        ("answer", steps.answer),
         ("sign-in", steps.signin),
-    ] {
+    ];
+    let shown =
+        |(name, p): &(&str, Percentiles)| p.count > 0 || *name == "authorize" || *name == "sign-in";
+    for (name, p) in rows.into_iter().filter(shown) {
         out.push_str(&format!(
             "  {name:<9} {:>9} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}\n",
             p.count, p.p50_ms, p.p90_ms, p.p99_ms, p.p999_ms, p.max_ms
@@ -281,7 +316,8 @@ mod tests {
         let recorder = Recorder::default();
         let timings = Timings {
             authorize: Duration::from_millis(2),
-            otp: Duration::from_millis(3),
+            otp: Some(Duration::from_millis(3)),
+            ..Timings::default()
         };
         recorder.success(timings, Duration::from_millis(6));
         recorder.failure(&Failure::CodeRefused);
@@ -290,6 +326,7 @@ mod tests {
         assert_eq!(recorder.counts(), (1, 3));
         let (steps, failures) = recorder.summary();
         assert_eq!(steps.signin.count, 1);
+        assert_eq!((steps.otp.count, steps.phone.count), (1, 0));
         assert!((steps.signin.p50_ms - 6.0).abs() < 0.01);
         assert_eq!(failures["otp_code_refused"], 2);
         assert_eq!(failures["answer_without_token"], 1);
@@ -302,6 +339,7 @@ mod tests {
         let (latency, errors) = recorder.summary();
         let report = RunReport {
             mode: "open 10/s".into(),
+            factor: "otp".into(),
             target: "https://127.0.0.1:8443".into(),
             users: 350,
             new_connection_per_signin: false,
@@ -327,11 +365,12 @@ mod tests {
         }
         assert_eq!(json["errors"]["answer_without_token"], 1);
         assert_eq!(json["skipped_no_free_user"], 3);
-        for step in ["authorize", "otp", "signin"] {
+        for step in ["authorize", "choose", "otp", "phone", "answer", "signin"] {
             for p in ["count", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms"] {
                 assert!(json["latency"][step][p].is_number(), "{step}.{p}");
             }
         }
         assert!(report.text().contains("answer_without_token: 1"));
+        assert!(!report.text().contains("  phone "));
     }
 }

@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use crate::bound::BoundReport;
 use crate::cli::{Load, RunPlan, users_for_rate};
 use crate::client::{Browser, REQUEST_TIMEOUT};
+use crate::flow::Factor;
 use crate::procstat::CpuSample;
 use crate::report::{Efficiency, Recorder, RunReport};
 use crate::schedule::Ramp;
@@ -221,6 +222,7 @@ fn report(
     let skipped = shared.recorder.skipped_count();
     RunReport {
         mode: mode_name(plan),
+        factor: plan.factor.name().into(),
         target: shared.session.origin.clone(),
         users: shared.session.pool.len(),
         new_connection_per_signin: plan.new_connection,
@@ -253,9 +255,15 @@ fn notes(plan: &RunPlan, shared: &Shared, throughput: f64, skipped: u64) -> Vec<
     let users = shared.session.pool.len();
     let mut notes = Vec::new();
     let short = match plan.load {
+        _ if plan.factor == Factor::MobilePki => None,
         Load::Open { ramp, .. } => (users < users_for_rate(ramp.peak())).then_some(ramp.peak()),
         Load::Closed { .. } => (skipped > 0).then_some(throughput),
     };
+    if plan.factor == Factor::MobilePki && skipped > 0 {
+        notes.push(format!(
+            "{skipped} sign-ins found all {users} users signing in already; give more --users"
+        ));
+    }
     if let Some(pace) = short {
         notes.push(format!(
             "{users} users are too few for {pace:.0} sign-ins/s: each user signs in at most once \

@@ -2,8 +2,9 @@
 //!
 //! The stand is loaded or prepared, the tool's Entra starts with the stand's identity, the
 //! appliance is started (or the one given with `--target` is reached), Entra's view of the
-//! appliance's metadata is fetched, every hint the run will use is signed, and one sign-in
-//! must succeed before any load is measured.
+//! appliance's metadata is fetched, every hint the run will use is signed (and, for the
+//! mobile-PKI factor, every user's phone certificate issued), and one sign-in must succeed
+//! before any load is measured.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,11 +16,13 @@ use crate::StandError;
 use crate::appliance::{Appliance, ApplianceError};
 use crate::cli::{Appliance as Source, Common};
 use crate::client::{Agent, ClientError};
-use crate::flow::Flow;
+use crate::flow::{Factor, Flow, Paths};
 use crate::hints::HintBook;
+use crate::phones::{PhoneBook, PhoneCa, PhoneError};
 use crate::procstat::{ProcError, Process};
 use crate::schedule::UserPool;
 use crate::stand::{Stand, free_loopback_port};
+use crate::users::Users;
 
 /// How long the first sign-in may keep failing while the appliance fetches Entra's keys; an
 /// appliance started before the tool's Entra retries every 30 s.
@@ -38,6 +41,8 @@ pub enum SessionError {
     Client { origin: String, source: ClientError },
     #[error("the tool's Entra cannot listen on {addr}: {detail}")]
     Entra { addr: String, detail: String },
+    #[error("issuing the users' phone certificates: {0}")]
+    Phones(#[from] PhoneError),
     #[error("Entra would refuse the appliance's metadata: {0}")]
     Metadata(String),
     #[error("the stand in {dir} has {have} users; the run needs {need}: prepare a bigger one")]
@@ -67,7 +72,11 @@ pub struct Session {
 }
 
 impl Session {
-    pub async fn open(common: &Common, http1: bool) -> Result<Session, SessionError> {
+    pub async fn open(
+        common: &Common,
+        http1: bool,
+        factor: Factor,
+    ) -> Result<Session, SessionError> {
         let (stand, scratch) = stand_for(common)?;
         let entra = start_entra(&stand).await?;
         let (mut child, addr, pid) = match &common.appliance {
@@ -93,13 +102,19 @@ impl Session {
         let process = pid.map(Process::new).transpose()?;
 
         let users = Arc::new(stand_users(&stand, common.users)?);
-        let hints = Arc::new(HintBook::new(entra.clone(), users.clone()));
+        let hints = Arc::new(HintBook::new(entra.clone(), users.clone(), factor));
         sign_hints(&hints, users.len()).await;
+        let phones = match factor {
+            Factor::Otp => None,
+            Factor::MobilePki => Some(issue_phones(&stand, &users).await?),
+        };
         let flow = Arc::new(Flow {
             users,
             hints: hints.clone(),
             relying,
-            otp_path: "/eam/otp".into(),
+            factor,
+            phones,
+            paths: Paths::default(),
         });
         let transaction_ttl =
             vouch::config::Config::load(&stand.config_path()).map_or(240, |c| c.transaction_ttl);
@@ -219,6 +234,27 @@ async fn discover(origin: &str, pem: &[u8]) -> Result<RelyingParty, SessionError
     RelyingParty::discover(&browser, "/.well-known/openid-configuration")
         .await
         .map_err(SessionError::Metadata)
+}
+
+/// Every user's phone, issued on every core from the stand's phone CA.
+async fn issue_phones(stand: &Stand, users: &Arc<Users>) -> Result<Arc<PhoneBook>, SessionError> {
+    let key = stand.phone_ca_key();
+    if !key.exists() {
+        let why = "the stand was prepared before the tool played phones; prepare a new one";
+        return Err(StandError::damaged(&key, why).into());
+    }
+    let ca = PhoneCa::load(&key)?;
+    let phones = Arc::new(PhoneBook::new(ca, users.clone()));
+    let (book, started) = (phones.clone(), Instant::now());
+    eprintln!("issuing {} phone certificates…", users.len());
+    let made = tokio::task::spawn_blocking(move || book.make_ahead()).await;
+    made.map_err(|e| PhoneError::Issue(e.to_string()))??;
+    tracing::info!(
+        count = users.len(),
+        secs = started.elapsed().as_secs_f64(),
+        "phones issued"
+    );
+    Ok(phones)
 }
 
 async fn sign_hints(hints: &Arc<HintBook>, count: usize) {

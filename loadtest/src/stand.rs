@@ -4,12 +4,19 @@
 //! DIR/stand.json       ports, tenant and user count
 //! DIR/vouch.toml       the appliance's configuration: one tenant that trusts the tool's Entra
 //! DIR/entra/           the tool's Entra: CA, server certificate and key, hint-signing key
+//! DIR/phones/          the users' phone CA: ca.pem (a root of the tenant's trust store) and
+//!                      ca.key (0600), which issues each user's phone certificate
 //! DIR/users.json       every user's ids and TOTP seed (0600)
 //! DIR/state/           the appliance's state directory, users already enrolled
 //! ```
 //!
 //! The Entra identity is kept so that an appliance started by hand keeps trusting the tool's
 //! Entra from one run to the next.
+//!
+//! The configuration has one `[[trust_store]]` for the mobile-PKI factor: the phone CA as its
+//! root, binding by UPN, `amr = "hwk"`, and no revocation source (no CRL, OCSP off), which the
+//! appliance reads as "revocation not checked". Only hints that carry a `preferred_username`
+//! can be bound to a certificate, so sign-ins whose hint has none are offered TOTP alone.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -18,9 +25,11 @@ use entra_sim::{APP_ID, CLIENT_ID, Identity, SigningKey, TENANT};
 use serde::{Deserialize, Serialize};
 use vouch::config::Config;
 use vouch::factor::otp::TotpParams;
+use vouch::pki::TrustStores;
 use vouch::store::{CredentialStore, NewTotp};
 
 use crate::StandError;
+use crate::phones::{self, PhoneCa};
 use crate::users::{User, Users};
 
 const MANIFEST: &str = "stand.json";
@@ -50,6 +59,11 @@ impl Stand {
     /// The appliance's own TLS certificate, which the browsers trust.
     pub fn appliance_cert(&self) -> PathBuf {
         self.dir.join("state/tls/cert.pem")
+    }
+
+    /// The key of the CA that issues the users' phone certificates.
+    pub fn phone_ca_key(&self) -> PathBuf {
+        self.dir.join("phones/ca.key")
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -115,6 +129,7 @@ impl Stand {
         vouch::provision::ensure_dir(dir).map_err(|e| StandError::io(dir, e))?;
         let identity = Identity::generate().map_err(|e| StandError::io(dir, e))?;
         save_identity(&dir.join("entra"), &identity)?;
+        save_phone_ca(&dir.join("phones"))?;
         let manifest = Manifest {
             appliance,
             entra,
@@ -140,14 +155,19 @@ impl Stand {
              [server]\nissuer = \"{issuer}\"\nlisten = [\"{listen}\"]\nstate_dir = \"state\"\n\n\
              [[tenant]]\nid = \"{TENANT}\"\nname = \"load stand\"\napp_id = \"{APP_ID}\"\n\
              client_id = \"{CLIENT_ID}\"\n\n\
-             [tenant.test_authority]\nurl = \"https://{entra}\"\nca_file = \"entra/ca.pem\"\n",
+             [tenant.test_authority]\nurl = \"https://{entra}\"\nca_file = \"entra/ca.pem\"\n\n\
+             [[trust_store]]\nname = \"{store}\"\ntenants = [\"{TENANT}\"]\n\
+             roots = [\"phones/ca.pem\"]\nbinding = \"upn\"\namr = \"hwk\"\n\
+             methods = [\"mobile_pki\"]\n",
+            store = phones::STORE_NAME,
             issuer = self.issuer(),
             listen = self.manifest.appliance,
             entra = self.manifest.entra,
         );
         let path = self.config_path();
         write(&path, text.as_bytes())?;
-        Config::load(&path).map_err(|e| StandError::damaged(&path, e))?;
+        let config = Config::load(&path).map_err(|e| StandError::damaged(&path, e))?;
+        TrustStores::load(&config.trust_stores).map_err(|e| StandError::damaged(&path, e))?;
         Ok(())
     }
 }
@@ -197,6 +217,14 @@ fn save_identity(dir: &Path, identity: &Identity) -> Result<(), StandError> {
     write(&dir.join("signing.der"), &cert)
 }
 
+/// A new phone CA: its certificate for the trust store, its key for the tool.
+fn save_phone_ca(dir: &Path) -> Result<(), StandError> {
+    vouch::provision::ensure_dir(dir).map_err(|e| StandError::io(dir, e))?;
+    let ca = PhoneCa::generate().map_err(|e| StandError::io(dir, e))?;
+    write(&dir.join("ca.pem"), ca.cert_pem().as_bytes())?;
+    write(&dir.join("ca.key"), ca.key_pem().as_bytes())
+}
+
 /// Writes a file only its owner may read: the stand's keys and users' seeds.
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), StandError> {
     use std::io::Write as _;
@@ -244,5 +272,41 @@ mod tests {
         assert_eq!(kid, stand.entra_identity().unwrap().signing.kid);
         let again = Stand::prepare(dir.path(), 5, appliance, entra);
         assert!(matches!(again, Err(StandError::Exists { .. })));
+    }
+
+    #[test]
+    fn the_stand_trusts_its_phone_ca_for_mobile_pki_by_upn_with_the_key_kept_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        use vouch::pki::{ExpectedUser, Timestamp, verify_client_offline};
+
+        let dir = tempfile::tempdir().unwrap();
+        let appliance = SocketAddr::from((Ipv4Addr::LOCALHOST, 18443));
+        let entra = SocketAddr::from((Ipv4Addr::LOCALHOST, 19443));
+        let stand = Stand::prepare(dir.path(), 3, appliance, entra).unwrap();
+        let mode = std::fs::metadata(stand.phone_ca_key())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        let config = Config::load(&stand.config_path()).unwrap();
+        let stores = TrustStores::load(&config.trust_stores).unwrap();
+        let store = stores.by_name(phones::STORE_NAME).unwrap();
+        assert_eq!(store.methods, [vouch::factor::Method::MobilePki]);
+        assert_eq!(store.amr.as_str(), "hwk");
+        assert_eq!(store.binding, vouch::pki::BindingRule::Upn);
+        assert!(store.crls().is_empty());
+
+        let user = stand.users.get(2);
+        let ca = PhoneCa::load(&stand.phone_ca_key()).unwrap();
+        let phone = ca.issue(&user.upn, 3).unwrap();
+        let expected = ExpectedUser {
+            tid: TENANT,
+            oid: &user.oid,
+            upn: Some(&user.upn),
+        };
+        let at = Timestamp(entra_sim::unix_now());
+        let verified = verify_client_offline(store, &[phone.cert], at, &expected);
+        assert!(verified.is_ok(), "{verified:?}");
     }
 }

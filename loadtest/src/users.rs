@@ -1,7 +1,8 @@
-//! The stand's users: their ids, the `sub` Entra would give them, and their TOTP seeds.
+//! The stand's users: their ids, the `sub` and UPN Entra would give them, and their TOTP seeds.
 //!
-//! Users are numbered; each number maps to a GUID-shaped `oid` and a 43-character `sub`
-//! shaped like Entra's pairwise subjects. The seeds are kept in the stand (mode 0600) because
+//! Users are numbered; each number maps to a GUID-shaped `oid`, a 43-character `sub` shaped
+//! like Entra's pairwise subjects, and the UPN `user{number}@loadtest.example` that their
+//! phone certificates name. The seeds are kept in the stand (mode 0600) because
 //! the tool plays each user's authenticator app.
 
 use std::path::Path;
@@ -17,6 +18,10 @@ use crate::StandError;
 pub struct User {
     pub oid: String,
     pub sub: String,
+    /// The user principal name, as Entra's `preferred_username` and the phone's certificate
+    /// give it; empty in stands written before users had one, and filled in when read.
+    #[serde(default)]
+    pub upn: String,
     /// The TOTP seed, base64url.
     seed: String,
     #[serde(skip)]
@@ -29,6 +34,7 @@ impl User {
         User {
             oid: format!("00000000-0000-4000-8000-{index:012x}"),
             sub: subject(index),
+            upn: upn(index),
             seed: URL_SAFE_NO_PAD.encode(seed),
             seed_bytes: seed.to_vec(),
         }
@@ -38,6 +44,10 @@ impl User {
     pub fn code(&self, params: TotpParams, unix_time: i64) -> String {
         otp::totp(&self.seed_bytes, params, unix_time)
     }
+}
+
+fn upn(index: usize) -> String {
+    format!("user{index}@loadtest.example")
 }
 
 /// A `sub` shaped like Entra's: 32 bytes of base64url, different for every user.
@@ -77,7 +87,10 @@ impl Users {
         let bytes = std::fs::read(path).map_err(|e| StandError::io(path, e))?;
         let mut users: Users =
             serde_json::from_slice(&bytes).map_err(|e| StandError::damaged(path, e))?;
-        for user in &mut users.list {
+        for (index, user) in users.list.iter_mut().enumerate() {
+            if user.upn.is_empty() {
+                user.upn = upn(index);
+            }
             user.seed_bytes = URL_SAFE_NO_PAD
                 .decode(&user.seed)
                 .map_err(|e| StandError::damaged(path, e))?;
@@ -103,6 +116,7 @@ mod tests {
         assert!(is_guid(&a.oid) && is_guid(&b.oid));
         assert_ne!(a.oid, b.oid);
         assert_ne!(a.sub, b.sub);
+        assert_eq!(b.upn, "user70000@loadtest.example");
         assert_eq!(a.sub.len(), 43);
 
         let dir = tempfile::tempdir().unwrap();

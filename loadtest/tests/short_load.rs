@@ -1,5 +1,6 @@
-//! A short real load: a stand prepared by the tool, the appliance served in this process from
-//! the stand's configuration, and a closed loop whose every token must validate.
+//! Short real loads: a stand prepared by the tool, the appliance served in this process from
+//! the stand's configuration, and a closed loop whose every token must validate, for each
+//! factor.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,6 +11,8 @@ use vouch::app::App;
 use vouch::config::Config;
 use vouch::server::Server;
 use vouch_loadtest::cli::{Appliance, Common, Load, RunPlan};
+use vouch_loadtest::flow::Factor;
+use vouch_loadtest::report::RunReport;
 use vouch_loadtest::session::Session;
 use vouch_loadtest::stand::{Stand, free_loopback_port};
 use vouch_loadtest::{bound, run};
@@ -25,8 +28,8 @@ async fn appliance(stand: &Stand) -> Server {
         .expect("server")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_short_closed_loop_completes_sign_ins_whose_every_token_validates() {
+/// A two-second closed loop of four virtual users proving `factor` against a fresh stand.
+async fn short_run(factor: Factor) -> RunReport {
     let dir = tempfile::tempdir().unwrap();
     let (addr, entra) = (free_loopback_port().unwrap(), free_loopback_port().unwrap());
     let stand = Stand::prepare(dir.path(), USERS, addr, entra).unwrap();
@@ -41,23 +44,45 @@ async fn a_short_closed_loop_completes_sign_ins_whose_every_token_validates() {
         users: USERS,
         json: None,
     };
-    let session = Arc::new(Session::open(&common, false).await.expect("session"));
+    let session = Session::open(&common, false, factor).await;
+    let session = Arc::new(session.expect("session"));
     let plan = RunPlan {
         common,
         load: Load::Closed { concurrent: 4 },
         duration: Duration::from_secs(2),
         new_connection: false,
         http1: false,
+        factor,
     };
-    let bound = bound::measure(Duration::from_millis(20)).unwrap();
+    let bound = bound::measure(Duration::from_millis(20), factor).unwrap();
     let report = run::run(&plan, session.clone(), &bound).await;
     session.close().await;
     server.shutdown().await;
+    report.expect("the run")
+}
 
-    let report = report.expect("the run");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_closed_loop_completes_sign_ins_whose_every_token_validates() {
+    let report = short_run(Factor::Otp).await;
     assert_eq!(report.errors_total, 0, "{}", report.text());
     assert!(report.signins_ok >= 24, "{}", report.text());
     assert_eq!(report.tokens_validated, report.signins_ok);
     assert_eq!(report.latency.signin.count, report.signins_ok);
+    assert_eq!(report.latency.otp.count, report.signins_ok);
+    assert_eq!(report.latency.choose.count, 0, "OTP hints offer TOTP alone");
+    assert!(report.efficiency.is_some_and(|e| e.cpu_cores_used > 0.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_mobile_pki_loop_chooses_the_phone_and_every_hwk_token_validates() {
+    let report = short_run(Factor::MobilePki).await;
+    assert_eq!(report.errors_total, 0, "{}", report.text());
+    assert!(report.signins_ok >= 12, "{}", report.text());
+    assert_eq!(report.factor, "mobile-pki");
+    let steps = report.latency;
+    for step in [steps.choose, steps.phone, steps.answer, steps.signin] {
+        assert_eq!(step.count, report.signins_ok, "{}", report.text());
+    }
+    assert_eq!(steps.otp.count, 0);
     assert!(report.efficiency.is_some_and(|e| e.cpu_cores_used > 0.0));
 }
