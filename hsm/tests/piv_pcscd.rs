@@ -111,6 +111,21 @@ fn sessions_on_several_threads_sign_together_without_breaking_each_others_pin_ch
 }
 
 #[test]
+fn closing_one_session_leaves_the_others_signing() {
+    let Some(_turn) = turn() else { return };
+    let (_card, provisioned) = inserted_card();
+    let (_dir, pin) = pin_file(PIN, 0o600);
+    let key = open_when_present(&pin).unwrap();
+
+    let mut kept = key.session().unwrap();
+    for _ in 0..3 {
+        drop(key.session().unwrap());
+        let signature = kept.sign_rs256(INPUT).unwrap();
+        verify_rs256(&provisioned.certificate_der, INPUT, &signature);
+    }
+}
+
+#[test]
 fn a_wrong_pin_counts_down_once_and_vouch_does_not_try_it_again() {
     let Some(_turn) = turn() else { return };
     let (_card, _) = inserted_card();

@@ -61,11 +61,24 @@ impl Connector for PcscConnector {
     }
 }
 
-/// A shared-mode connection to the card in one reader.
+/// A shared-mode connection to the card in one reader. Closing it leaves the card as it is:
+/// resetting it, as a plain drop of the connection would, logs out every other session on
+/// the card, this appliance's other signer threads included.
 pub struct PcscTransport {
-    card: pcsc::Card,
+    /// Always present until the connection is dropped.
+    card: Option<pcsc::Card>,
     reader: String,
     _context: Context,
+}
+
+impl Drop for PcscTransport {
+    fn drop(&mut self) {
+        if let Some(card) = self.card.take()
+            && let Err((_, e)) = card.disconnect(pcsc::Disposition::LeaveCard)
+        {
+            tracing::debug!(reader = %self.reader, error = %e, "card connection closed uncleanly");
+        }
+    }
 }
 
 impl PcscTransport {
@@ -79,16 +92,20 @@ impl PcscTransport {
             .connect(&name, ShareMode::Shared, Protocols::ANY)
             .map_err(|e| pcsc_error(reader, e))?;
         Ok(PcscTransport {
-            card,
+            card: Some(card),
             reader: reader.to_owned(),
             _context: context,
         })
+    }
+
+    fn card(&self) -> Result<&pcsc::Card, HsmError> {
+        self.card.as_ref().ok_or_else(|| closed(&self.reader))
     }
 }
 
 impl Transport for PcscTransport {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, HsmError> {
-        transmit(&self.card, &self.reader, apdu)
+        transmit(self.card()?, &self.reader, apdu)
     }
 
     fn reader(&self) -> &str {
@@ -98,6 +115,8 @@ impl Transport for PcscTransport {
     fn exclusive(&mut self, work: &mut ExclusiveWork<'_>) -> Result<Vec<u8>, HsmError> {
         let transaction = self
             .card
+            .as_mut()
+            .ok_or_else(|| closed(&self.reader))?
             .transaction()
             .map_err(|e| pcsc_error(&self.reader, e))?;
         let mut held = HeldCard {
@@ -105,6 +124,13 @@ impl Transport for PcscTransport {
             reader: &self.reader,
         };
         work(&mut held)
+    }
+}
+
+fn closed(reader: &str) -> HsmError {
+    HsmError::Unavailable {
+        device: format!("reader {reader:?}"),
+        detail: "the connection is closed".into(),
     }
 }
 
