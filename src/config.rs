@@ -600,7 +600,7 @@ fn check_tenant(
         client_id: t.client_id,
         accept_client_id_audience: t.accept_client_id_audience,
         test_authority,
-        fido: fido::tenant_fido(t.fido)?,
+        fido: fido::tenant_fido(t.fido, resolve)?,
     })
 }
 

@@ -7,7 +7,8 @@ mod common;
 mod fido_support;
 
 use common::*;
-use entra_sim::authenticator::Format;
+use entra_sim::Page;
+use entra_sim::authenticator::{AttestationKey, Attested, Authenticator, Format};
 use fido_support::*;
 use vouch::jose::b64url_encode;
 
@@ -117,13 +118,116 @@ async fn a_malformed_or_wrong_attestation_asks_again_and_keeps_the_link() {
     );
 }
 
+/// A vendor's attestation root and a batch attestation key it certified for `aaguid`.
+struct Vendor {
+    root_pem: String,
+    batch: AttestationKey,
+}
+
+fn vendor(name: &str, aaguid: [u8; 16]) -> Vendor {
+    use rcgen::{BasicConstraints, CertificateParams, CustomExtension, DnType, IsCa, KeyPair};
+    let root_key = KeyPair::generate().unwrap();
+    let mut root = CertificateParams::new(Vec::<String>::new()).unwrap();
+    root.distinguished_name.push(DnType::CommonName, name);
+    root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let root_pem = root.self_signed(&root_key).unwrap().pem();
+
+    let batch_key = KeyPair::generate().unwrap();
+    let mut batch = CertificateParams::new(Vec::<String>::new()).unwrap();
+    let dn = &mut batch.distinguished_name;
+    dn.push(DnType::CountryName, "SE");
+    dn.push(DnType::OrganizationName, name);
+    dn.push(DnType::OrganizationalUnitName, "Authenticator Attestation");
+    dn.push(DnType::CommonName, "Batch 1");
+    let mut value = vec![0x04, 0x10];
+    value.extend_from_slice(&aaguid);
+    let aaguid_oid = [1, 3, 6, 1, 4, 1, 45724, 1, 1, 4];
+    batch.custom_extensions = vec![CustomExtension::from_oid_content(&aaguid_oid, value)];
+    let issuer = rcgen::Issuer::from_params(&root, &root_key);
+    let cert = batch.signed_by(&batch_key, &issuer).unwrap();
+    Vendor {
+        root_pem,
+        batch: AttestationKey {
+            pkcs8: batch_key.serialize_der(),
+            chain: vec![cert.der().to_vec()],
+        },
+    }
+}
+
+const MODEL: &str = "cb69481e-8ff7-4039-93ec-0a2729a154a8";
+
+/// A stand whose tenant allows only [`MODEL`], attested by `trusted`'s root.
+async fn allow_list_stand(trusted: &Vendor) -> (Stand, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let roots = dir.path().join("attestation-roots.pem");
+    std::fs::write(&roots, &trusted.root_pem).unwrap();
+    let tenant = format!(
+        "[tenant.fido]\nallowed_aaguids = [\"{MODEL}\"]\nattestation_roots = [{:?}]",
+        roots.display().to_string()
+    );
+    (Stand::start_with("", &tenant).await, dir)
+}
+
+async fn submit_attested(stand: &Stand, page: &Page, attested: Attested) -> Page {
+    let form = page.form().expect("enrol form");
+    let client_data = b64url_encode(&attested.client_data_json);
+    let object = b64url_encode(&attested.attestation_object);
+    let fields = [
+        ("outcome", "ok"),
+        ("client_data_json", client_data.as_str()),
+        ("attestation_object", object.as_str()),
+        ("name", "Vendor key"),
+    ];
+    stand
+        .browser
+        .submit(&form, &fields)
+        .await
+        .expect("answered")
+}
+
+fn model_key() -> Authenticator {
+    let mut key = key();
+    key.aaguid = vouch::config::parse_aaguid(MODEL).unwrap();
+    key
+}
+
 #[tokio::test]
-async fn a_tenant_allow_list_refuses_a_key_without_a_vouched_model() {
-    let tenant = "[tenant.fido]\nallowed_aaguids = [\"cb69481e-8ff7-4039-93ec-0a2729a154a8\"]";
-    let stand = Stand::start_with("", tenant).await;
+async fn a_key_attested_by_a_trusted_vendor_for_an_allowed_model_enrols() {
+    let trusted = vendor("Vendor A", vouch::config::parse_aaguid(MODEL).unwrap());
+    let (stand, _roots) = allow_list_stand(&trusted).await;
     let page = open_link(&stand, &issue_link(&stand, 900)).await;
     assert_eq!(data(&page, "attestation"), "direct");
-    let refused = register(&stand, &page, &mut key(), Format::PackedSelf).await;
+    let attested = model_key().register_certified(&challenge(&page), &trusted.batch);
+    let done = submit_attested(&stand, &page, attested).await;
+    assert!(done.body.contains("Security key added"), "{}", done.body);
+    assert_eq!(stand.app.store.fido(TENANT, USER_OID).len(), 1);
+}
+
+#[tokio::test]
+async fn a_tenant_allow_list_refuses_a_key_without_a_vouched_model() {
+    let model = vouch::config::parse_aaguid(MODEL).unwrap();
+    let trusted = vendor("Vendor A", model);
+    let (stand, _roots) = allow_list_stand(&trusted).await;
+    let page = open_link(&stand, &issue_link(&stand, 900)).await;
+    let refused = register(&stand, &page, &mut model_key(), Format::PackedSelf).await;
+    assert!(refused.body.contains("allow-list"), "{}", refused.body);
+
+    let forger = vendor("Vendor A", model);
+    let page = open_link(&stand, &issue_link(&stand, 900)).await;
+    let forged = model_key().register_certified(&challenge(&page), &forger.batch);
+    let refused = submit_attested(&stand, &page, forged).await;
+    assert!(
+        refused.body.contains("trusted authenticator vendor"),
+        "{}",
+        refused.body
+    );
+
+    let other_model = vendor("Vendor A", [7; 16]);
+    let page = open_link(&stand, &issue_link(&stand, 900)).await;
+    let mut other = key();
+    other.aaguid = [7; 16];
+    let attested = other.register_certified(&challenge(&page), &other_model.batch);
+    let refused = submit_attested(&stand, &page, attested).await;
     assert!(refused.body.contains("allow-list"), "{}", refused.body);
     assert!(stand.app.store.fido(TENANT, USER_OID).is_empty());
 }

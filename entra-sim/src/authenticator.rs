@@ -22,6 +22,25 @@ pub enum Format {
     PackedSelf,
 }
 
+/// A vendor's attestation key: an ECDSA P-256 PKCS#8 key and its certificate chain (DER,
+/// leaf first).
+pub struct AttestationKey {
+    pub pkcs8: Vec<u8>,
+    pub chain: Vec<Vec<u8>>,
+}
+
+fn attested(client_data_json: Vec<u8>, fmt: &str, statement: Value, auth: Vec<u8>) -> Attested {
+    let object = Value::Map(vec![
+        ("fmt".into(), fmt.into()),
+        ("attStmt".into(), statement),
+        ("authData".into(), Value::Bytes(auth)),
+    ]);
+    Attested {
+        client_data_json,
+        attestation_object: cbor(&object),
+    }
+}
+
 /// What `navigator.credentials.create` gives the page.
 pub struct Attested {
     pub client_data_json: Vec<u8>,
@@ -129,6 +148,36 @@ impl Authenticator {
             .to_vec()
     }
 
+    /// A `packed` registration signed by a vendor's attestation key (§8.2), whose
+    /// certificate chain, leaf first, goes along as `x5c`.
+    pub fn register_certified(
+        &mut self,
+        challenge: &[u8],
+        attestation: &AttestationKey,
+    ) -> Attested {
+        let client_data_json = self.client_data("webauthn.create", challenge);
+        let auth_data = self.authenticator_data(true);
+        let mut signed = auth_data.clone();
+        signed.extend_from_slice(digest::digest(&digest::SHA256, &client_data_json).as_ref());
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &attestation.pkcs8)
+            .expect("P-256 attestation key");
+        let sig = key
+            .sign(&SystemRandom::new(), &signed)
+            .expect("ECDSA signature");
+        let x5c = attestation
+            .chain
+            .iter()
+            .cloned()
+            .map(Value::Bytes)
+            .collect();
+        let statement = vec![
+            ("alg".into(), (-7).into()),
+            ("sig".into(), Value::Bytes(sig.as_ref().to_vec())),
+            ("x5c".into(), Value::Array(x5c)),
+        ];
+        attested(client_data_json, "packed", Value::Map(statement), auth_data)
+    }
+
     pub fn register(&mut self, challenge: &[u8], format: Format) -> Attested {
         let client_data_json = self.client_data("webauthn.create", challenge);
         let auth_data = self.authenticator_data(true);
@@ -143,15 +192,7 @@ impl Authenticator {
                 ("packed", Value::Map(statement))
             }
         };
-        let object = Value::Map(vec![
-            ("fmt".into(), fmt.into()),
-            ("attStmt".into(), statement),
-            ("authData".into(), Value::Bytes(auth_data)),
-        ]);
-        Attested {
-            client_data_json,
-            attestation_object: cbor(&object),
-        }
+        attested(client_data_json, fmt, statement, auth_data)
     }
 
     pub fn assert(&mut self, challenge: &[u8]) -> Signed {

@@ -6,8 +6,11 @@
 //! §5.1.2); anything else would make every ceremony fail in the browser, so it is refused
 //! here with the reason.
 
+use std::path::{Path, PathBuf};
+
 use serde::Deserialize;
 
+use crate::factor::webauthn::attestation_trust::AttestationRoots;
 use crate::factor::webauthn::{RelyingParty, UserVerification};
 
 #[derive(Debug, Deserialize, Default)]
@@ -22,6 +25,7 @@ pub(super) struct RawFido {
 pub(super) struct RawTenantFido {
     user_verification: Option<UserVerification>,
     allowed_aaguids: Option<Vec<String>>,
+    attestation_roots: Option<Vec<PathBuf>>,
 }
 
 /// What one tenant demands of security keys.
@@ -31,6 +35,9 @@ pub struct TenantFido {
     /// When set, only these authenticator models may enrol, and only with an attestation
     /// certificate that vouches for the model.
     pub allowed_aaguids: Option<Vec<[u8; 16]>>,
+    /// When set, a key enrols only with an attestation that chains to one of these vendor
+    /// roots. An allow-list needs them: only such a chain makes the model it names true.
+    pub attestation_roots: Option<AttestationRoots>,
 }
 
 /// The relying party from `[fido]`, defaulting to the issuer's host.
@@ -53,7 +60,11 @@ pub(super) fn relying_party(
     Ok(RelyingParty { id, origins })
 }
 
-pub(super) fn tenant_fido(raw: RawTenantFido) -> Result<TenantFido, (&'static str, String)> {
+/// A tenant's `[tenant.fido]`; `resolve` makes a configured path absolute.
+pub(super) fn tenant_fido(
+    raw: RawTenantFido,
+    resolve: impl Fn(PathBuf) -> PathBuf,
+) -> Result<TenantFido, (&'static str, String)> {
     let allowed_aaguids = match raw.allowed_aaguids {
         None => None,
         Some(list) if list.is_empty() => {
@@ -66,10 +77,38 @@ pub(super) fn tenant_fido(raw: RawTenantFido) -> Result<TenantFido, (&'static st
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
+    let attestation_roots = match raw.attestation_roots {
+        None => None,
+        Some(paths) => Some(
+            attestation_roots(paths.into_iter().map(resolve))
+                .map_err(|p| ("fido.attestation_roots", p))?,
+        ),
+    };
+    if allowed_aaguids.is_some() && attestation_roots.is_none() {
+        let why = "an allow-list of models needs attestation_roots: the vendor root \
+                   certificates whose attestations may vouch for a model";
+        return Err(("fido.allowed_aaguids", why.into()));
+    }
     Ok(TenantFido {
         user_verification: raw.user_verification.unwrap_or_default(),
         allowed_aaguids,
+        attestation_roots,
     })
+}
+
+/// Every certificate of the PEM files at `paths`, as attestation roots.
+fn attestation_roots(paths: impl Iterator<Item = PathBuf>) -> Result<AttestationRoots, String> {
+    let mut pem = Vec::new();
+    for path in paths {
+        let bytes = read_pem(&path)?;
+        pem.extend_from_slice(&bytes);
+        pem.push(b'\n');
+    }
+    AttestationRoots::from_pem(&pem)
+}
+
+fn read_pem(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// An AAGUID as 8-4-4-4-12 hex digits (or 32 hex digits without dashes).
@@ -223,12 +262,52 @@ mod tests {
     #[test]
     fn an_empty_allow_list_is_refused_and_the_policy_defaults_to_required() {
         let empty = RawTenantFido {
-            user_verification: None,
             allowed_aaguids: Some(vec![]),
+            ..RawTenantFido::default()
         };
-        assert!(tenant_fido(empty).is_err());
-        let default = tenant_fido(RawTenantFido::default()).expect("default");
+        assert!(tenant_fido(empty, |p| p).is_err());
+        let default = tenant_fido(RawTenantFido::default(), |p| p).expect("default");
         assert_eq!(default.user_verification, UserVerification::Required);
         assert_eq!(default.allowed_aaguids, None);
+        assert_eq!(default.attestation_roots, None);
+    }
+
+    #[test]
+    fn an_allow_list_needs_attestation_roots_that_read_as_certificates() {
+        let aaguids = Some(vec!["cb69481e-8ff7-4039-93ec-0a2729a154a8".to_owned()]);
+        let without = RawTenantFido {
+            allowed_aaguids: aaguids.clone(),
+            ..RawTenantFido::default()
+        };
+        let (key, why) = tenant_fido(without, |p| p).expect_err("no roots");
+        assert_eq!(key, "fido.allowed_aaguids");
+        assert!(why.contains("attestation_roots"), "{why}");
+
+        let dir = tempfile::tempdir().expect("dir");
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate").expect("write");
+        for path in [junk, dir.path().join("missing.pem")] {
+            let raw = RawTenantFido {
+                allowed_aaguids: aaguids.clone(),
+                attestation_roots: Some(vec![path.clone()]),
+                ..RawTenantFido::default()
+            };
+            let (key, _) = tenant_fido(raw, |p| p).expect_err("unreadable roots");
+            assert_eq!(key, "fido.attestation_roots", "{}", path.display());
+        }
+
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let root = params.self_signed(&key).expect("root");
+        let pem = dir.path().join("roots.pem");
+        std::fs::write(&pem, root.pem()).expect("write");
+        let raw = RawTenantFido {
+            allowed_aaguids: aaguids,
+            attestation_roots: Some(vec!["roots.pem".into()]),
+            ..RawTenantFido::default()
+        };
+        let fido = tenant_fido(raw, |p| dir.path().join(p)).expect("roots read");
+        assert_eq!(fido.attestation_roots.map(|r| r.len()), Some(1));
     }
 }

@@ -16,7 +16,8 @@ use super::i18n::{Lang, Text, fill, text};
 use super::links::{Link, token_hash};
 use super::pages::{self, MethodPage, Page, alert, escape, hidden};
 use crate::app::App;
-use crate::factor::webauthn::{self, Registration, UserVerification};
+use crate::config::TenantFido;
+use crate::factor::webauthn::{self, Attestation, Registration, UserVerification, WebAuthnError};
 use crate::jose::{b64url_decode, b64url_encode};
 use crate::store::FidoCredential;
 
@@ -84,10 +85,9 @@ pub fn get<B>(app: &App, req: Request<B>) -> Page {
     }
 }
 
-fn tenant_policy(app: &App, tid: &str) -> (UserVerification, Option<Vec<[u8; 16]>>) {
+fn tenant_policy(app: &App, tid: &str) -> TenantFido {
     let fido = app.config.tenant(tid).map(|t| t.fido.clone());
-    let fido = fido.unwrap_or_default();
-    (fido.user_verification, fido.allowed_aaguids)
+    fido.unwrap_or_default()
 }
 
 /// The page that makes a credential for the link's user, with a fresh sealed challenge.
@@ -104,7 +104,8 @@ fn ceremony_page(app: &App, hash: &str, link: &Link, lang: Lang, message: Option
     };
     let json = serde_json::to_vec(&state).unwrap_or_default();
     let sealed = b64url_encode(&app.links.pages.seal(AAD, &json));
-    let (uv, allowed) = tenant_policy(app, &link.tid);
+    let policy = tenant_policy(app, &link.tid);
+    let (uv, direct) = (policy.user_verification, policy.attestation_roots.is_some());
     let exclude: Vec<String> = app
         .store
         .fido(&link.tid, &link.oid)
@@ -135,7 +136,7 @@ autocomplete=\"off\"><div class=\"actions\">\
         user_id = b64url_encode(&user_id.as_ref()[..16]),
         user_name = escape(&user_name),
         uv = uv_option(uv),
-        attestation = if allowed.is_some() { "direct" } else { "none" },
+        attestation = if direct { "direct" } else { "none" },
         exclude = escape(&exclude.join(" ")),
         waiting = text(lang, Text::FidoWaiting),
         state = hidden("state", &sealed),
@@ -274,15 +275,32 @@ fn register(
     name: &str,
     now: i64,
 ) -> Result<Link, Refusal> {
-    let (uv, allowed) = tenant_policy(app, &state.tid);
+    let policy = tenant_policy(app, &state.tid);
     let challenge = b64url_decode(&state.challenge, "challenge").map_err(|_| Refusal::Link)?;
     let rp = &app.config.fido;
-    let verified =
-        webauthn::verify_registration(rp, uv, &challenge, allowed.as_deref(), registration)
-            .map_err(|e| {
-                tracing::debug!(tid = %state.tid, error = %e, "security key enrolment refused");
-                Refusal::Key(format!("{e}."))
-            })?;
+    let allowed = policy.allowed_aaguids.as_deref();
+    let refused = |e: WebAuthnError| {
+        tracing::debug!(tid = %state.tid, error = %e, "security key enrolment refused");
+        Refusal::Key(format!("{e}."))
+    };
+    let verified = webauthn::verify_registration(
+        rp,
+        policy.user_verification,
+        &challenge,
+        allowed,
+        registration,
+    )
+    .map_err(refused)?;
+    if let Some(roots) = &policy.attestation_roots {
+        let at = u64::try_from(now).unwrap_or_default();
+        match &verified.attestation {
+            Attestation::Certified { chain } => roots.verify(chain, at).map_err(refused)?,
+            _ => {
+                let why = "the key gave no attestation certificate to check".to_owned();
+                return Err(refused(WebAuthnError::UntrustedAttestation(why)));
+            }
+        }
+    }
     let credential = FidoCredential::from_new(&verified, name, now);
     if app
         .store

@@ -30,7 +30,7 @@ impl ExtendedKeyUsageValidator for AnyPurpose {
 const MAX_CHAIN: usize = 5;
 
 /// The attestation roots one tenant trusts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttestationRoots {
     anchors: Vec<TrustAnchor<'static>>,
 }
