@@ -60,7 +60,7 @@ pub enum Typing {
 }
 
 /// Every key the console answers, for the help view.
-pub const KEYS: [(&str, &str); 16] = [
+pub const KEYS: [(&str, &str); 19] = [
     ("Tab / Shift-Tab", "next / previous view"),
     ("1-6", "go to a view"),
     ("←→ or h l", "previous / next view"),
@@ -73,6 +73,12 @@ pub const KEYS: [(&str, &str); 16] = [
     ("R", "reload the appliance's configuration"),
     ("e", "Enrolments: enrol a user for TOTP (type TID OID)"),
     ("x", "Enrolments: revoke the selected user's TOTP"),
+    (
+        "f",
+        "Enrolments: a security-key enrolment link for the selected user",
+    ),
+    ("i", "Enrolments: list the selected user's security keys"),
+    ("X", "Enrolments: revoke the selected user's security keys"),
     ("y / n", "answer a confirmation"),
     ("c", "clear the last message"),
     ("?", "show or hide this help"),
@@ -237,6 +243,9 @@ impl App {
                 self.typing = Some(Typing::Enrol);
                 self.input.clear();
             }
+            KeyCode::Char(c @ ('f' | 'i' | 'X')) if self.tab == Tab::Enrolments => {
+                return self.key_action(c, snapshot);
+            }
             KeyCode::Char('x') if self.tab == Tab::Enrolments => {
                 if let Some(user) = snapshot.enrolments.get(self.selected) {
                     self.ask(
@@ -249,6 +258,26 @@ impl App {
                 }
             }
             _ => {}
+        }
+        None
+    }
+
+    /// A security-key action on the selected user: a link and the revocation ask first;
+    /// listing the keys does not.
+    fn key_action(&mut self, key: char, snapshot: &Snapshot) -> Option<Action> {
+        let user = snapshot.enrolments.get(self.selected)?;
+        let (tid, oid) = (user.tid.clone(), user.oid.clone());
+        match key {
+            'f' => {
+                let question = format!("Issue a security-key enrolment link for {oid}?");
+                let upn = user.upn.clone();
+                self.ask(&question, Action::FidoLink { tid, oid, upn });
+            }
+            'X' => {
+                let question = format!("Revoke every security key of {oid} in {tid}?");
+                self.ask(&question, Action::RevokeKeys { tid, oid });
+            }
+            _ => return Some(Action::FidoKeys { tid, oid }),
         }
         None
     }
@@ -378,6 +407,59 @@ mod tests {
                 oid: "o".into()
             })
         );
+    }
+
+    #[test]
+    fn security_key_links_and_revocations_ask_first_and_listing_does_not() {
+        let (mut app, mut s) = (App::default(), Snapshot::default());
+        app.tab = Tab::Enrolments;
+        assert_eq!(
+            press(&mut app, &s, KeyCode::Char('f')),
+            None,
+            "no user selected"
+        );
+        assert!(app.confirm.is_none());
+        s.enrolments = vec![crate::snapshot::Enrolment {
+            tid: "t".into(),
+            oid: "o".into(),
+            upn: Some("ada@contoso.com".into()),
+            methods: vec!["fido".into()],
+        }];
+        let listed = press(&mut app, &s, KeyCode::Char('i'));
+        let (tid, oid) = (String::from("t"), String::from("o"));
+        assert_eq!(
+            listed,
+            Some(Action::FidoKeys {
+                tid: tid.clone(),
+                oid: oid.clone()
+            })
+        );
+
+        press(&mut app, &s, KeyCode::Char('f'));
+        let link = press(&mut app, &s, KeyCode::Char('y'));
+        let upn = Some("ada@contoso.com".into());
+        let (t, o) = (tid.clone(), oid.clone());
+        assert_eq!(
+            link,
+            Some(Action::FidoLink {
+                tid: t,
+                oid: o,
+                upn
+            })
+        );
+
+        press(&mut app, &s, KeyCode::Char('X'));
+        assert!(
+            app.confirm
+                .as_ref()
+                .expect("asks")
+                .question
+                .contains("every security key")
+        );
+        assert_eq!(press(&mut app, &s, KeyCode::Char('n')), None);
+        press(&mut app, &s, KeyCode::Char('X'));
+        let revoke = press(&mut app, &s, KeyCode::Char('y'));
+        assert_eq!(revoke, Some(Action::RevokeKeys { tid, oid }));
     }
 
     #[test]

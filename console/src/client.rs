@@ -35,6 +35,22 @@ pub enum Action {
         tid: String,
         oid: String,
     },
+    /// A one-time link through which the user enrols a security key.
+    FidoLink {
+        tid: String,
+        oid: String,
+        upn: Option<String>,
+    },
+    /// The user's security keys, listed in the message line.
+    FidoKeys {
+        tid: String,
+        oid: String,
+    },
+    /// Removes every security key of the user.
+    RevokeKeys {
+        tid: String,
+        oid: String,
+    },
     /// Look enrolments up by a part of a tenant ID, object ID or UPN.
     Find(String),
 }
@@ -49,6 +65,16 @@ impl Action {
                 json!({"v": 1, "cmd": "enrol_totp", "tid": tid, "oid": oid, "upn": upn})
             }
             Action::Revoke { tid, oid } => json!({"v": 1, "cmd": "revoke", "tid": tid, "oid": oid}),
+            Action::FidoLink { tid, oid, upn } => {
+                json!({"v": 1, "cmd": "fido_link", "tid": tid, "oid": oid, "upn": upn,
+                       "ttl_secs": LINK_TTL_SECS})
+            }
+            Action::FidoKeys { tid, oid } => {
+                json!({"v": 1, "cmd": "fido_keys", "tid": tid, "oid": oid})
+            }
+            Action::RevokeKeys { tid, oid } => {
+                json!({"v": 1, "cmd": "revoke", "tid": tid, "oid": oid, "method": "fido"})
+            }
             Action::Find(_) => return None,
         })
     }
@@ -275,13 +301,67 @@ fn describe(action: &Action, data: &Value) -> String {
             text("otpauth_uri")
         ),
         Action::Revoke { oid, .. } => format!("TOTP revoked for {oid}."),
+        Action::FidoLink { oid, .. } => format!(
+            "Security-key link for {oid}, valid once for {} minutes (shown once): {}",
+            LINK_TTL_SECS / 60,
+            text("url")
+        ),
+        Action::FidoKeys { oid, .. } => keys_line(oid, &data["keys"]),
+        Action::RevokeKeys { oid, .. } => format!("Security keys revoked for {oid}."),
         Action::Find(_) => String::new(),
     }
+}
+
+/// How long an enrolment link issued from the console stays valid.
+const LINK_TTL_SECS: i64 = 15 * 60;
+
+/// The user's keys on one line: name, model and creation date of each.
+fn keys_line(oid: &str, keys: &Value) -> String {
+    let keys = keys.as_array().map(Vec::as_slice).unwrap_or_default();
+    if keys.is_empty() {
+        return format!("{oid} has no security key.");
+    }
+    let described: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            let created = k["created"].as_i64().unwrap_or_default();
+            format!(
+                "{} (model {}, added {}, id {})",
+                k["name"].as_str().unwrap_or("unnamed"),
+                k["aaguid"].as_str().unwrap_or("?"),
+                crate::snapshot::date(created),
+                k["id"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect();
+    format!("Security keys of {oid}: {}", described.join("; "))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_users_keys_read_as_one_line_and_odd_answers_do_not_break_it() {
+        let keys = json!([
+            {"id": "q1", "name": "Blue key", "aaguid": "cb69481e", "created": 1_796_342_399},
+            {"id": 7, "created": "soon"},
+        ]);
+        let line = keys_line("o1", &keys);
+        assert!(
+            line.starts_with("Security keys of o1: Blue key (model cb69481e"),
+            "{line}"
+        );
+        assert!(
+            line.contains("added 2026-12-03, id q1") && line.contains("unnamed"),
+            "{line}"
+        );
+        assert_eq!(keys_line("o1", &json!([])), "o1 has no security key.");
+        assert_eq!(
+            keys_line("o1", &json!("nonsense")),
+            "o1 has no security key."
+        );
+    }
 
     #[test]
     fn a_missing_socket_says_the_appliance_is_not_running_and_how_to_start_it() {

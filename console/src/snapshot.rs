@@ -242,6 +242,26 @@ pub struct Enrolment {
     pub methods: Vec<String>,
 }
 
+/// A Unix time as its UTC calendar date, `YYYY-MM-DD`.
+pub fn date(unix_secs: i64) -> String {
+    // Civil date from days since 1970-01-01 (proleptic Gregorian), by 400-year eras.
+    let days = unix_secs.div_euclid(86_400) + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
 /// Everything one poll learnt, and the outcome of the last action.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
@@ -261,5 +281,18 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn total(&self) -> u64 {
         self.counters.by_outcome.values().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unix_times_read_as_their_utc_dates() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(951_782_400), "2000-02-29");
+        assert_eq!(date(1_796_342_399), "2026-12-03");
+        assert_eq!(date(-86_400), "1969-12-31");
     }
 }

@@ -486,7 +486,8 @@ fn enrolments(frame: &mut Frame, area: Rect, app: &App, s: &Snapshot) {
         Constraint::Length(36),
     ];
     let title = format!(
-        "Enrolments ({}) · / find by oid or UPN · e enrol · x revoke",
+        "Enrolments ({}) · / find · e enrol TOTP · x revoke it \
+         · f key link · i keys · X revoke keys",
         s.enrolments.len()
     );
     let table = Table::new(rows, widths)
@@ -546,7 +547,9 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
 }
 
 fn dialog(frame: &mut Frame, area: Rect, title: &str, text: &str) {
-    let place = centered(area, 70, 8);
+    // Room for the wrapped text inside the 70-column box, at least the usual eight rows.
+    let rows = text.chars().count() / 64 + 4;
+    let place = centered(area, 70, u16::try_from(rows).unwrap_or(u16::MAX).max(8));
     frame.render_widget(Clear, place);
     let paragraph = Paragraph::new(text.to_owned())
         .wrap(Wrap { trim: true })

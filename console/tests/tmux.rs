@@ -286,6 +286,24 @@ async fn the_dashboard_counts_sign_ins_and_the_feed_shows_them() {
         .await;
     assert!(!filtered.contains("user cancelled"), "{filtered}");
 
+    console.keys(&["4", "i"]);
+    console
+        .wait_for("the user's security keys", |s| {
+            s.contains("has no security key")
+        })
+        .await;
+    console.keys(&["c", "f"]);
+    console
+        .wait_for("the link question", |s| s.contains("enrolment link for"))
+        .await;
+    console.keys(&["y"]);
+    let link = console
+        .wait_for("the link", |s| s.contains("Security-key link for"))
+        .await;
+    assert!(link.contains("once for 15 minutes"), "{link}");
+    assert!(link.contains("/eam/enrol?t="), "{link}");
+    console.keys(&["c"]);
+
     console.keys(&["?"]);
     console
         .wait_for("the help", |s| s.contains("Keys (? or Esc to close)"))
