@@ -325,4 +325,10 @@ async fn a_phone_sign_in_that_took_too_long_says_so_in_german_before_returning_t
 
     let ended = browser.submit(&wait.form, &[("action", "continue")]).await;
     assert_expired_in_german(&ended.unwrap());
+
+    let again = browser.submit(&wait.form, &[("action", "continue")]).await;
+    let again = again.unwrap();
+    assert_refused(&again, 400);
+    let finished = "Diese Anmeldung ist bereits abgeschlossen.";
+    assert!(again.body.contains(finished), "{}", again.body);
 }

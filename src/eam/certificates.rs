@@ -215,27 +215,23 @@ pub(crate) fn bad_request(lang: Lang, message: &str) -> Page {
 }
 
 /// Opens the form's sealed transaction for `method`: it must be this appliance's, unused and
-/// offering the method, or the answer is the 400 page that says why not. Expiry is for the
-/// caller to answer, since it posts to Entra.
+/// offering the method, or the answer is why not, for a 400 page (in `lang` where the user
+/// can act on it). Expiry is for the caller to answer, since it posts to Entra.
 pub(crate) fn open(
     app: &App,
     sealed: Option<&str>,
     method: Method,
     lang: Lang,
-) -> Result<Transaction, Page> {
+) -> Result<Transaction, &'static str> {
     let txn = match sealed.map(|s| app.transactions.open(s)) {
         Some(Ok(txn)) => txn,
-        _ => {
-            let why = "This sign-in is not one this appliance started.";
-            return Err(bad_request(lang, why));
-        }
+        _ => return Err("This sign-in is not one this appliance started."),
     };
     if app.transactions.is_used(&txn) {
-        return Err(bad_request(lang, text(lang, Text::Finished)));
+        return Err(text(lang, Text::Finished));
     }
     if !txn.offers.iter().any(|o| o.method == method) {
-        let why = "This sign-in does not offer that way of signing in.";
-        return Err(bad_request(lang, why));
+        return Err("This sign-in does not offer that way of signing in.");
     }
     Ok(txn)
 }

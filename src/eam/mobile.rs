@@ -9,6 +9,10 @@
 //!   `waiting`; it holds no admission ticket and costs one idle task.
 //! - A refused phone answer shows a fresh challenge with the reason and is audited; an outage
 //!   ends the sign-in with `temporarily_unavailable`; Cancel with `access_denied`.
+//! - Every page is in the language of the request that shows it. The phone's answer is judged
+//!   before that is known, so a refusal is kept as a [`Message`] and written out per page.
+//!
+//! [`Message`]: super::i18n::Message
 
 use std::time::Duration;
 
@@ -104,7 +108,7 @@ where
     };
     let txn = match certificates::open(app, sealed.as_deref(), Method::MobilePki, lang) {
         Ok(txn) => txn,
-        Err(page) => return page,
+        Err(why) => return bad_request(lang, why),
     };
     let outcome = certificates::outcome(&txn, Method::MobilePki, &source);
     let end = async |error, why| certificates::end(app, (&txn, lang), &outcome, error, why).await;
@@ -139,14 +143,9 @@ where
     let sealed = sealed.unwrap_or_default();
     match state {
         State::Waiting | State::Checking => {
-            let shown = (id.as_str(), watched.challenge.as_slice());
-            waiting(
-                app,
-                lang,
-                &sealed,
-                shown,
-                Some(text(lang, Text::MobileNotYet)),
-            )
+            let challenge = (id.as_str(), watched.challenge.as_slice());
+            let not_yet = text(lang, Text::MobileNotYet);
+            waiting(app, lang, &sealed, challenge, Some(not_yet))
         }
         State::Proven => {
             app.challenges.remove(&id);

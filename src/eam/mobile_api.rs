@@ -13,8 +13,8 @@
 //! - The chain is verified for the user of the challenge's transaction with the tenant's trust
 //!   stores, then the signature with the leaf's key (`pki::challenge`).
 //! - Every refusal is JSON `{"error": code, "message": words}` with a status that says whose
-//!   fault it is; nothing from the request is echoed. The words are English: the app has its
-//!   own; the browser's page says the same in the user's language.
+//!   fault it is; nothing from the request is echoed. The words are English; the browser's
+//!   page says the same in the user's language.
 
 use base64::Engine as _;
 use bytes::Bytes;

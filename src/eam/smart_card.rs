@@ -9,6 +9,7 @@
 //!   user may try another card or cancel; each refusal is audited. An outage of revocation
 //!   data ends the sign-in with `temporarily_unavailable`; cancel ends it with
 //!   `access_denied`.
+//! - Each page is in the language the browser asks for on that request, on either listener.
 
 use bytes::Bytes;
 use http::Request;
@@ -65,7 +66,7 @@ where
     };
     let txn = match certificates::open(app, sealed.as_deref(), Method::SmartCard, lang) {
         Ok(txn) => txn,
-        Err(page) => return page,
+        Err(why) => return bad_request(lang, why),
     };
     let outcome = certificates::outcome(&txn, Method::SmartCard, &source);
     let end = async |error, why| certificates::end(app, (&txn, lang), &outcome, error, why).await;
