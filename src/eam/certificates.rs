@@ -235,3 +235,39 @@ pub(crate) fn open(
     }
     Ok(txn)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expired_certificate_is_told_with_its_day_in_the_readers_language() {
+        let expired = Refusal::Expired {
+            not_after: Timestamp(1_767_225_600),
+        };
+        let message = user_message(&expired.into());
+        assert_eq!(
+            message.in_lang(Lang::En),
+            "This certificate expired on 2026-01-01. Ask for a renewed one."
+        );
+        assert_eq!(
+            message.in_lang(Lang::De),
+            "Dieses Zertifikat ist am 2026-01-01 abgelaufen. Fordern Sie ein erneuertes an."
+        );
+    }
+
+    #[test]
+    fn a_revoked_or_foreign_certificate_is_told_apart_in_german() {
+        let revoked = Refusal::Revoked {
+            serial: "09".into(),
+            revoked_at: Timestamp(0),
+            reason: None,
+            source_name: "CRL".into(),
+        };
+        let german = user_message(&revoked.into()).in_lang(Lang::De);
+        assert_eq!(german, "Dieses Zertifikat wurde gesperrt.");
+        let (store, tid) = ("s".to_owned(), "t".to_owned());
+        let foreign = user_message(&Refusal::WrongTenant { store, tid }.into());
+        assert_eq!(foreign.key, Text::CertUntrusted);
+    }
+}
