@@ -10,9 +10,14 @@
 
 mod browser_support;
 mod common;
+mod mobile;
+mod pki_support;
 
 use browser_support::{ONE_AT_A_TIME, Tab, chromium_present, free_port};
 use common::*;
+use mobile::{UPN, chain_for, respond, response};
+use pki_support::flows::StoreFiles;
+use pki_support::phone::Phone;
 use vouch::eam::links::Link;
 use vouch::factor::otp::TotpParams;
 
@@ -228,6 +233,99 @@ async fn every_page_renders_in_english_and_german_at_desktop_and_phone_width() {
         "choose-de",
         "fido-de",
     ] {
+        for size in ["desktop", "phone"] {
+            let path = shots.join(format!("{name}-{size}.png"));
+            let png = std::fs::read(&path).expect("screenshot written");
+            assert!(png.starts_with(b"\x89PNG"), "{}", path.display());
+        }
+    }
+    stand.shutdown().await;
+}
+
+/// A localhost stand whose tenant trusts `files` for smart cards and phones, with a
+/// client-certificate listener the smart-card page posts to (not reached here).
+async fn certificate_stand(files: &StoreFiles) -> (Stand, String) {
+    let port = free_port();
+    let origin = format!("https://localhost:{port}");
+    let store = files.section(TENANT, "hwk", "[\"smart_card\", \"mobile_pki\"]", "");
+    let extra = format!(
+        "issuer = \"{origin}\"\nlisten = [\"127.0.0.1:{port}\", \"[::1]:{port}\"]\n\
+         client_cert_listen = \"127.0.0.1:0\"\nclient_cert_url = \"https://localhost:1\"\n{store}"
+    );
+    (Stand::start_with(&extra, "").await, origin)
+}
+
+/// The challenge id and bytes a waiting page's app link carries.
+fn challenge_of(link: &str) -> (String, Vec<u8>) {
+    let query = link.split_once('?').expect("a query").1;
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .expect(name)
+            .1
+            .clone()
+    };
+    let challenge = vouch::jose::b64url_decode(&get("challenge"), "challenge").unwrap();
+    (get("challenge_id"), challenge)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_approves_a_sign_in_waiting_in_chromium_and_the_certificate_pages_are_shown() {
+    if !chromium_present() {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let files = StoreFiles::new();
+    let (stand, origin) = certificate_stand(&files).await;
+    let forms: Vec<_> = (0..4).map(|_| entra_request(&stand, &origin)).collect();
+    let cert = cert(&stand);
+    let (link_to, link) = std::sync::mpsc::channel();
+    let browser = tokio::task::spawn_blocking(move || {
+        let mut tab = Tab::open(&cert);
+        let mut titles = Vec::new();
+        for (i, (authorize, form)) in forms.iter().enumerate() {
+            if i == 2 {
+                tab.accept_language("de-DE,de;q=0.9,en;q=0.5");
+            }
+            let (method, name) =
+                [("smart_card", "smart-card"), ("mobile_pki", "phone-wait")][i % 2];
+            tab.post_form(authorize, form);
+            tab.wait_title(["Choose how to sign in", "Anmeldemethode wählen"][i / 2]);
+            tab.click_and_load(&format!("button[value={method}]"));
+            titles.push(tab.title());
+            tab.screenshots(&format!("{name}{}", ["", "-de"][i / 2]));
+        }
+        let app_link = "document.querySelector('a[href^=\"vouch-pki:\"]').getAttribute('href')";
+        let app_link = tab.browser.eval(app_link);
+        link_to
+            .send(app_link.as_str().unwrap_or_default().to_owned())
+            .unwrap();
+        (titles, tab.entra_post())
+    });
+    let link = tokio::task::spawn_blocking(move || link.recv())
+        .await
+        .unwrap();
+    let (id, challenge) = challenge_of(&link.expect("the waiting page's app link"));
+    let phone = Phone::new("ES256");
+    let chain = chain_for(&files, &phone, UPN, 5);
+    let (status, json) = respond(&stand, &response(&id, &chain, &phone, &challenge)).await;
+    assert_eq!(status, 200, "{json}");
+
+    let (titles, posted) = browser.await.expect("browser run");
+    let expected = [
+        "Sign in with your smart card",
+        "Approve on your phone",
+        "Mit Ihrer Smartcard anmelden",
+        "Auf dem Telefon bestätigen",
+    ];
+    assert_eq!(titles, expected);
+    assert_eq!(amr_of(&stand, &posted).await, serde_json::json!(["hwk"]));
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    for name in ["smart-card", "phone-wait", "smart-card-de", "phone-wait-de"] {
         for size in ["desktop", "phone"] {
             let path = shots.join(format!("{name}-{size}.png"));
             let png = std::fs::read(&path).expect("screenshot written");

@@ -268,3 +268,67 @@ async fn an_enrolled_phone_certificate_is_offered_to_its_user_only() {
         .await;
     assert_posted_error(&page, "access_denied");
 }
+
+/// The waiting page a German browser is shown, checked to be German.
+async fn begin_in_german(stand: &Stand) -> (entra_sim::Browser, Waiting) {
+    let browser = german(stand.browser.clone());
+    let page = authorize_with(stand, &browser).await;
+    assert!(page.body.contains("<html lang=\"de\">"), "{}", page.body);
+    for words in [
+        "<h1>Auf dem Telefon bestätigen</h1>",
+        "aria-label=\"QR-Code für die Telefon-App\"",
+        "In der App angezeigter Code: <code>",
+        ">In der App auf diesem Gerät öffnen</a>",
+        ">Weiter</button>",
+    ] {
+        assert!(page.body.contains(words), "{words}: {}", page.body);
+    }
+    (browser, waiting(&page))
+}
+
+#[tokio::test]
+async fn a_german_browser_waits_in_german_and_reads_the_phones_refusal_in_german() {
+    let files = StoreFiles::new();
+    let stand = stand(&files).await;
+    let (browser, wait) = begin_in_german(&stand).await;
+    let early = browser.submit(&wait.form, &[("action", "continue")]).await;
+    let early = early.unwrap();
+    assert_eq!(waiting(&early).id, wait.id);
+    let not_yet = "Ihr Telefon hat die Anmeldung noch nicht bestätigt.";
+    assert!(early.body.contains(not_yet), "{}", early.body);
+
+    let phone = Phone::new("ES256");
+    let chain = chain_for(&files, &phone, "mallory@contoso.com", 5);
+    let (status, json) =
+        respond(&stand, &response(&wait.id, &chain, &phone, &wait.challenge)).await;
+    assert_eq!(status, 403);
+    let english = "This certificate does not belong to your account.";
+    assert_eq!(json["message"], english, "the app is answered in English");
+
+    let again = browser.submit(&wait.form, &[("action", "continue")]).await;
+    let again = again.unwrap();
+    assert_ne!(waiting(&again).id, wait.id, "a fresh challenge");
+    let refused = "role=\"alert\">Dieses Zertifikat gehört nicht zu Ihrem Konto.</p>";
+    assert!(again.body.contains(refused), "{}", again.body);
+    assert!(!again.body.contains(english), "{}", again.body);
+}
+
+#[tokio::test]
+async fn a_phone_sign_in_that_took_too_long_says_so_in_german_before_returning_to_entra() {
+    let files = StoreFiles::new();
+    let stand = stand(&files).await;
+    let (browser, wait) = begin_in_german(&stand).await;
+    stand
+        .app
+        .clock
+        .advance(stand.app.config.transaction_ttl + 1);
+
+    let ended = browser.submit(&wait.form, &[("action", "continue")]).await;
+    assert_expired_in_german(&ended.unwrap());
+
+    let again = browser.submit(&wait.form, &[("action", "continue")]).await;
+    let again = again.unwrap();
+    assert_refused(&again, 400);
+    let finished = "Diese Anmeldung ist bereits abgeschlossen.";
+    assert!(again.body.contains(finished), "{}", again.body);
+}

@@ -370,3 +370,71 @@ async fn with_two_stores_the_refusal_comes_from_the_store_the_card_chains_to() {
     let done = sign_in(&stand, cards.card(Leaf::new(UPN, 10))).await;
     assert_eq!(token_amr(&stand, &done).await, serde_json::json!(["sc"]));
 }
+
+/// The smart-card page a German browser is shown, checked to be German and to keep its posts.
+async fn german_card_page(stand: &Stand) -> entra_sim::Form {
+    let page = authorize_with(stand, &german(stand.browser.clone())).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<html lang=\"de\">"), "{}", page.body);
+    assert!(
+        page.body.contains("<h1>Mit Ihrer Smartcard anmelden</h1>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(">Mein Zertifikat verwenden</button>"));
+    let csp = page.header(http::header::CONTENT_SECURITY_POLICY).unwrap();
+    assert!(
+        csp.contains(&format!("form-action 'self' {CARDS} https://vouch.test;")),
+        "{csp}"
+    );
+    let form = page.form().expect("the smart-card page has a form");
+    assert_eq!(form.action, format!("{CARDS}/eam/smartcard"));
+    form
+}
+
+#[tokio::test]
+async fn a_german_browser_reads_the_card_page_and_each_refusal_in_german() {
+    let cards = Cards::new();
+    cards.crls(&[9], cards.now + 86_400);
+    let stand = cards.stand("sc", "").await;
+    let form = german_card_page(&stand).await;
+
+    let (chain, key) = cards.card(Leaf::new(UPN, 9));
+    let revoked = submit(&german(stand.card_browser(chain, key)), &form, "verify").await;
+    assert_refused_with(
+        &revoked,
+        "role=\"alert\">Dieses Zertifikat wurde gesperrt.</p>",
+    );
+    assert!(revoked.body.contains(">Erneut versuchen</button>"));
+    assert!(!revoked.body.contains("revoked"), "{}", revoked.body);
+
+    let ended = cards.now - 86_400;
+    let leaf = Leaf::new(UPN, 7).valid(Timestamp(1_577_836_800), Timestamp(ended));
+    let (chain, key) = cards.card(leaf);
+    let expired = submit(&german(stand.card_browser(chain, key)), &form, "verify").await;
+    let day = time::OffsetDateTime::from_unix_timestamp(ended)
+        .unwrap()
+        .date();
+    assert_refused_with(
+        &expired,
+        &format!("Dieses Zertifikat ist am {day} abgelaufen."),
+    );
+
+    let none = submit(&german(stand.cardless_browser()), &form, "verify").await;
+    assert_refused_with(&none, "Es wurde kein Zertifikat vorgelegt.");
+}
+
+#[tokio::test]
+async fn a_card_sign_in_that_took_too_long_says_so_in_german_before_returning_to_entra() {
+    let cards = Cards::new();
+    let stand = cards.stand("sc", "").await;
+    let form = german_card_page(&stand).await;
+    stand
+        .app
+        .clock
+        .advance(stand.app.config.transaction_ttl + 1);
+
+    let (chain, key) = cards.card(Leaf::new(UPN, 7));
+    let ended = submit(&german(stand.card_browser(chain, key)), &form, "verify").await;
+    assert_expired_in_german(&ended);
+}

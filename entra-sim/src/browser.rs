@@ -1,8 +1,9 @@
 //! The user's browser: an HTTPS client that keeps its connections, posts forms, and reads the
-//! forms in the pages it gets back.
+//! forms in the pages it gets back. Headers a browser sends on every request (its languages)
+//! are set once with [`Browser::with_header`].
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt as _, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
@@ -99,6 +100,7 @@ fn unescape(text: &str) -> String {
 #[derive(Clone)]
 pub struct Browser {
     origin: String,
+    headers: HeaderMap,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
@@ -151,8 +153,15 @@ impl Browser {
         let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(Browser {
             origin: origin.trim_end_matches('/').to_owned(),
+            headers: HeaderMap::new(),
             client,
         })
+    }
+
+    /// The same browser, sending `name: value` with every request (`Accept-Language`).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Browser {
+        self.headers.insert(name, value);
+        self
     }
 
     pub fn origin(&self) -> &str {
@@ -207,6 +216,9 @@ impl Browser {
             detail,
         };
         let mut request = Request::builder().method(method).uri(&url);
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
         if let Some(ct) = content_type {
             request = request.header(header::CONTENT_TYPE, ct);
         }

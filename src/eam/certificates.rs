@@ -13,7 +13,8 @@
 use std::sync::Arc;
 
 use super::claims::Candidate;
-use super::pages::{self, Answer, Page};
+use super::i18n::{Lang, Message, Text, text};
+use super::pages::{self, Page};
 use super::transaction::Transaction;
 use crate::app::App;
 use crate::factor::Method;
@@ -115,25 +116,31 @@ fn is_foreign(error: &CertificateError) -> bool {
     )
 }
 
-/// The sentence a user reads about a certificate that was not accepted.
-pub(crate) fn user_message(error: &CertificateError) -> String {
+/// What a user reads about a certificate that was not accepted, in the language they read.
+pub(crate) fn user_message(error: &CertificateError) -> Message {
     let CertificateError::Refused(refusal) = error else {
-        return "The certificate's revocation status cannot be checked right now.".into();
+        return Message::new(Text::CertUnavailable);
     };
-    match refusal {
-        Refusal::Empty => "No certificate was presented.".into(),
+    let key = match refusal {
+        Refusal::Empty => Text::CertEmpty,
         Refusal::Expired { not_after } => {
-            format!("This certificate expired on {not_after}. Ask for a renewed one.")
+            return Message::new(Text::CertExpired).with("date", day(*not_after));
         }
-        Refusal::NotYetValid { .. } => "This certificate is not valid yet.".into(),
-        Refusal::Revoked { .. } => "This certificate has been revoked.".into(),
-        Refusal::UnknownIssuer { .. } | Refusal::WrongTenant { .. } => {
-            "This certificate was not issued by an authority trusted for your organisation.".into()
-        }
-        Refusal::WrongEku { .. } => "This certificate may not be used to sign in.".into(),
-        Refusal::NoBinding { .. } => "This certificate does not belong to your account.".into(),
-        _ => "This certificate cannot be used to sign in.".into(),
-    }
+        Refusal::NotYetValid { .. } => Text::CertNotYetValid,
+        Refusal::Revoked { .. } => Text::CertRevoked,
+        Refusal::UnknownIssuer { .. } | Refusal::WrongTenant { .. } => Text::CertUntrusted,
+        Refusal::WrongEku { .. } => Text::CertWrongUse,
+        Refusal::NoBinding { .. } => Text::CertNotYours,
+        _ => Text::CertRefused,
+    };
+    Message::new(key)
+}
+
+/// The UTC day of `at` as `YYYY-MM-DD`, which reads the same in every language.
+fn day(at: Timestamp) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at.0)
+        .map(|t| t.date().to_string())
+        .unwrap_or_else(|_| at.to_string())
 }
 
 /// A short reason for the audit trail and logs; no certificate contents.
@@ -170,60 +177,97 @@ pub(crate) fn outcome<'a>(
     }
 }
 
-/// Ends the sign-in with `error` posted to Entra, once; a second end is a 400 page.
+/// Ends the sign-in with `error` posted to Entra, once; a second end is a 400 page. An end
+/// the user can act on (an expired sign-in) is said in their language before Entra's page.
 pub(crate) async fn end(
     app: &App,
-    txn: &Transaction,
+    (txn, lang): (&Transaction, Lang),
     outcome: &super::Outcome<'_>,
     error: &'static str,
     why: &str,
 ) -> Page {
     if app.transactions.consume(txn, app.clock.now()).is_err() {
-        return bad_request("This sign-in has already finished.");
+        return bad_request(lang, text(lang, Text::Finished));
     }
     tracing::debug!(tid = %txn.tid, error, why, "certificate sign-in ended");
     let _ = outcome.record(app, error, why).await;
-    pages::form_post(
-        txn.redirect_uri(),
-        Answer::Error(error),
-        txn.state.as_deref(),
-    )
+    super::ending(lang, txn, error, why)
 }
 
 /// Completes the sign-in: the transaction is consumed and the token issued.
-pub(crate) async fn finish(app: &App, txn: &Transaction, method: Method, source: &str) -> Page {
+pub(crate) async fn finish(
+    app: &App,
+    (txn, lang): (&Transaction, Lang),
+    method: Method,
+    source: &str,
+) -> Page {
     let now = app.clock.now();
     if app.transactions.consume(txn, now).is_err() {
-        return bad_request("This sign-in has already finished.");
+        return bad_request(lang, text(lang, Text::Finished));
     }
     super::issue(app, txn, method, now, source).await
 }
 
-pub(crate) fn bad_request(message: &str) -> Page {
-    pages::problem(
-        http::StatusCode::BAD_REQUEST,
-        "Sign-in cannot continue",
-        message,
-    )
+/// A 400 page titled in the user's language.
+pub(crate) fn bad_request(lang: Lang, message: &str) -> Page {
+    let title = text(lang, Text::ProblemTitle);
+    pages::problem_in(lang, http::StatusCode::BAD_REQUEST, title, message)
 }
 
 /// Opens the form's sealed transaction for `method`: it must be this appliance's, unused and
-/// offering the method, or the answer is why not, for a 400 page. Expiry is for the caller to
-/// answer, since it posts to Entra.
+/// offering the method, or the answer is why not, for a 400 page (in `lang` where the user
+/// can act on it). Expiry is for the caller to answer, since it posts to Entra.
 pub(crate) fn open(
     app: &App,
     sealed: Option<&str>,
     method: Method,
+    lang: Lang,
 ) -> Result<Transaction, &'static str> {
     let txn = match sealed.map(|s| app.transactions.open(s)) {
         Some(Ok(txn)) => txn,
         _ => return Err("This sign-in is not one this appliance started."),
     };
     if app.transactions.is_used(&txn) {
-        return Err("This sign-in has already finished. Start again from the sign-in page.");
+        return Err(text(lang, Text::Finished));
     }
     if !txn.offers.iter().any(|o| o.method == method) {
         return Err("This sign-in does not offer that way of signing in.");
     }
     Ok(txn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expired_certificate_is_told_with_its_day_in_the_readers_language() {
+        let expired = Refusal::Expired {
+            not_after: Timestamp(1_767_225_600),
+        };
+        let message = user_message(&expired.into());
+        assert_eq!(
+            message.in_lang(Lang::En),
+            "This certificate expired on 2026-01-01. Ask for a renewed one."
+        );
+        assert_eq!(
+            message.in_lang(Lang::De),
+            "Dieses Zertifikat ist am 2026-01-01 abgelaufen. Fordern Sie ein erneuertes an."
+        );
+    }
+
+    #[test]
+    fn a_revoked_or_foreign_certificate_is_told_apart_in_german() {
+        let revoked = Refusal::Revoked {
+            serial: "09".into(),
+            revoked_at: Timestamp(0),
+            reason: None,
+            source_name: "CRL".into(),
+        };
+        let german = user_message(&revoked.into()).in_lang(Lang::De);
+        assert_eq!(german, "Dieses Zertifikat wurde gesperrt.");
+        let (store, tid) = ("s".to_owned(), "t".to_owned());
+        let foreign = user_message(&Refusal::WrongTenant { store, tid }.into());
+        assert_eq!(foreign.key, Text::CertUntrusted);
+    }
 }

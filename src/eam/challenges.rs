@@ -14,6 +14,7 @@ use std::sync::Mutex;
 
 use tokio::sync::watch;
 
+use super::i18n::Message;
 use crate::jose::b64url_encode;
 use crate::seal;
 
@@ -29,10 +30,11 @@ pub enum State {
     Checking,
     /// The phone proved a certificate the trust store accepts.
     Proven,
-    /// The phone's certificate or signature was refused: the words for the user, the reason
-    /// for the audit trail.
+    /// The phone's certificate or signature was refused: what the user reads, written out in
+    /// each reader's language (the browser's, or English for the app), and the reason for the
+    /// audit trail.
     Refused {
-        message: String,
+        message: Message,
         reason: &'static str,
     },
     /// The certificate could not be checked now (revocation data unavailable).

@@ -94,6 +94,35 @@ pub fn fill(text: &str, values: &[(&str, &str)]) -> String {
     })
 }
 
+/// A text decided before its reader's language is known (a phone's answer is judged before
+/// the browser asks): its key and the values of its placeholders, written out per reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub key: Text,
+    pub values: Vec<(&'static str, String)>,
+}
+
+impl Message {
+    pub fn new(key: Text) -> Message {
+        Message {
+            key,
+            values: Vec::new(),
+        }
+    }
+
+    /// The message with `value` for the placeholder `{name}`.
+    pub fn with(mut self, name: &'static str, value: String) -> Message {
+        self.values.push((name, value));
+        self
+    }
+
+    /// The message in `lang`, placeholders filled; plain text, for the caller to escape.
+    pub fn in_lang(&self, lang: Lang) -> String {
+        let values: Vec<(&str, &str)> = self.values.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        fill(text(lang, self.key), &values)
+    }
+}
+
 /// Every text on the user pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Text {
@@ -130,6 +159,27 @@ pub enum Text {
     EnrolRefused,
     LinkInvalidTitle,
     LinkInvalid,
+    SmartCardTitle,
+    SmartCardIntro,
+    SmartCardUse,
+    SmartCardNone,
+    MobileTitle,
+    MobileIntro,
+    MobileQrLabel,
+    MobileCode,
+    MobileOpenApp,
+    MobileReplaced,
+    MobileNotYet,
+    MobileBadSignature,
+    CertUnavailable,
+    CertEmpty,
+    CertExpired,
+    CertNotYetValid,
+    CertRevoked,
+    CertUntrusted,
+    CertWrongUse,
+    CertNotYours,
+    CertRefused,
     ProblemTitle,
     Expired,
     Finished,
@@ -139,7 +189,7 @@ pub enum Text {
 }
 
 impl Text {
-    pub const ALL: [Text; 39] = [
+    pub const ALL: [Text; 60] = [
         Text::Cancel,
         Text::Continue,
         Text::TryAgain,
@@ -173,6 +223,27 @@ impl Text {
         Text::EnrolRefused,
         Text::LinkInvalidTitle,
         Text::LinkInvalid,
+        Text::SmartCardTitle,
+        Text::SmartCardIntro,
+        Text::SmartCardUse,
+        Text::SmartCardNone,
+        Text::MobileTitle,
+        Text::MobileIntro,
+        Text::MobileQrLabel,
+        Text::MobileCode,
+        Text::MobileOpenApp,
+        Text::MobileReplaced,
+        Text::MobileNotYet,
+        Text::MobileBadSignature,
+        Text::CertUnavailable,
+        Text::CertEmpty,
+        Text::CertExpired,
+        Text::CertNotYetValid,
+        Text::CertRevoked,
+        Text::CertUntrusted,
+        Text::CertWrongUse,
+        Text::CertNotYours,
+        Text::CertRefused,
         Text::ProblemTitle,
         Text::Expired,
         Text::Finished,
@@ -271,5 +342,14 @@ mod tests {
         let filled = fill(text(Lang::De, Text::OtpFormat), &[("digits", "6")]);
         assert!(filled.contains("6-stelligen"), "{filled}");
         assert!(!filled.contains('{'));
+    }
+
+    #[test]
+    fn a_message_is_written_in_the_language_of_its_reader() {
+        let expired = Message::new(Text::CertExpired).with("date", "2026-01-31".into());
+        let english = expired.in_lang(Lang::En);
+        let german = expired.in_lang(Lang::De);
+        assert!(english.contains("expired on 2026-01-31"), "{english}");
+        assert!(german.contains("am 2026-01-31 abgelaufen"), "{german}");
     }
 }

@@ -103,8 +103,8 @@ pub(crate) async fn start(
                 post_error("temporarily_unavailable", "credential store unreadable").await
             }
         },
-        Method::SmartCard => super::smart_card::start(app, txn),
-        Method::MobilePki => super::mobile::start(app, txn, None, source).await,
+        Method::SmartCard => super::smart_card::start(app, txn, lang),
+        Method::MobilePki => super::mobile::start(app, (txn, lang), None, source).await,
         Method::Fido => match super::fido::ceremony_page(app, txn, lang, true) {
             Some(page) => page,
             None => post_error("access_denied", "no security key enrolled").await,

@@ -9,6 +9,10 @@
 //!   `waiting`; it holds no admission ticket and costs one idle task.
 //! - A refused phone answer shows a fresh challenge with the reason and is audited; an outage
 //!   ends the sign-in with `temporarily_unavailable`; Cancel with `access_denied`.
+//! - Every page is in the language of the request that shows it. The phone's answer is judged
+//!   before that is known, so a refusal is kept as a [`Message`] and written out per page.
+//!
+//! [`Message`]: super::i18n::Message
 
 use std::time::Duration;
 
@@ -18,6 +22,7 @@ use http::{Request, StatusCode};
 use super::certificates::{self, bad_request};
 use super::challenges::{ChallengeError, State, Subject};
 use super::form;
+use super::i18n::{Lang, Text, text};
 use super::mobile_api::json;
 use super::pages::Page;
 use super::pki_pages::{self, MobileWait};
@@ -29,11 +34,11 @@ use crate::jose::b64url_encode;
 /// The longest a long poll waits before answering `waiting`.
 pub const LONG_POLL: Duration = Duration::from_secs(25);
 
-/// A new challenge for the transaction and the page that shows it; `message` says why an
-/// earlier one did not complete the sign-in.
+/// A new challenge for the transaction and the page that shows it in `lang`; `message` says
+/// why an earlier one did not complete the sign-in.
 pub(crate) async fn start(
     app: &App,
-    txn: &Transaction,
+    (txn, lang): (&Transaction, Lang),
     message: Option<&str>,
     source: &str,
 ) -> Page {
@@ -46,23 +51,35 @@ pub(crate) async fn start(
         expires: txn.expires,
     };
     match app.challenges.issue(subject, app.clock.now()) {
-        Ok((id, challenge)) => waiting(app, &app.transactions.seal(txn), &id, &challenge, message),
+        Ok((id, challenge)) => {
+            let sealed = app.transactions.seal(txn);
+            waiting(app, lang, &sealed, (&id, &challenge), message)
+        }
         Err(e) => {
             tracing::warn!(tid = %txn.tid, error = %e, "phone challenge not issued");
             let outcome = certificates::outcome(txn, Method::MobilePki, source);
             let why = "too many phone sign-ins waiting";
-            certificates::end(app, txn, &outcome, "temporarily_unavailable", why).await
+            let error = "temporarily_unavailable";
+            certificates::end(app, (txn, lang), &outcome, error, why).await
         }
     }
 }
 
-fn waiting(app: &App, sealed: &str, id: &str, challenge: &[u8], message: Option<&str>) -> Page {
+/// The waiting page for the challenge `id` with bytes `challenge`.
+fn waiting(
+    app: &App,
+    lang: Lang,
+    sealed: &str,
+    (id, challenge): (&str, &[u8]),
+    message: Option<&str>,
+) -> Page {
     let origin = crate::app::issuer_origin(&app.config.issuer);
     let api = format!("{origin}{}", app.routes.mobile_respond);
     let challenge = b64url_encode(challenge);
     let api: String = form_urlencoded::byte_serialize(api.as_bytes()).collect();
     let link = format!("vouch-pki://sign?api={api}&challenge_id={id}&challenge={challenge}");
     pki_pages::mobile_wait(&MobileWait {
+        lang,
         action: &app.routes.mobile,
         wait: &app.routes.mobile_wait,
         transaction: sealed,
@@ -80,20 +97,22 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let source = crate::app::Peer::source_of(&req);
+    let lang = Lang::of(&req);
     let body = match super::read_form(req, &app.config).await {
         Ok(body) => body,
         Err(page) => return page,
     };
     let [sealed, id, action] = match form::parse(&body, ["txn", "challenge", "action"]) {
         Ok(fields) => fields,
-        Err(e) => return bad_request(&format!("The form could not be read: {e}.")),
+        Err(e) => return bad_request(lang, &format!("The form could not be read: {e}.")),
     };
-    let txn = match certificates::open(app, sealed.as_deref(), Method::MobilePki) {
+    let txn = match certificates::open(app, sealed.as_deref(), Method::MobilePki, lang) {
         Ok(txn) => txn,
-        Err(why) => return bad_request(why),
+        Err(why) => return bad_request(lang, why),
     };
     let outcome = certificates::outcome(&txn, Method::MobilePki, &source);
-    let end = async |error, why| certificates::end(app, &txn, &outcome, error, why).await;
+    let end = async |error, why| certificates::end(app, (&txn, lang), &outcome, error, why).await;
+    let again = async |message: Option<&str>| start(app, (&txn, lang), message, &source).await;
 
     if app.clock.now() >= txn.expires {
         return end("temporarily_unavailable", "transaction expired").await;
@@ -107,34 +126,35 @@ where
             }
             return end("access_denied", "user cancelled").await;
         }
-        _ => return bad_request("The form did not say whether to continue or cancel."),
+        _ => {
+            let why = "The form did not say whether to continue or cancel.";
+            return bad_request(lang, why);
+        }
     }
 
     let watched = match app.challenges.watch(&id, &txn.id) {
         Ok(watched) => watched,
         Err(ChallengeError::OtherTransaction) => {
-            return bad_request("That code belongs to another sign-in.");
+            return bad_request(lang, "That code belongs to another sign-in.");
         }
-        Err(_) => {
-            let why = "That code is no longer valid. Scan this new one.";
-            return start(app, &txn, Some(why), &source).await;
-        }
+        Err(_) => return again(Some(text(lang, Text::MobileReplaced))).await,
     };
     let state = watched.state.borrow().clone();
     let sealed = sealed.unwrap_or_default();
     match state {
         State::Waiting | State::Checking => {
-            let why = "Your phone has not approved the sign-in yet.";
-            waiting(app, &sealed, &id, &watched.challenge, Some(why))
+            let challenge = (id.as_str(), watched.challenge.as_slice());
+            let not_yet = text(lang, Text::MobileNotYet);
+            waiting(app, lang, &sealed, challenge, Some(not_yet))
         }
         State::Proven => {
             app.challenges.remove(&id);
-            certificates::finish(app, &txn, Method::MobilePki, &source).await
+            certificates::finish(app, (&txn, lang), Method::MobilePki, &source).await
         }
         State::Refused { message, reason } => {
             app.challenges.remove(&id);
             let _ = outcome.record(app, "certificate_refused", reason).await;
-            start(app, &txn, Some(&message), &source).await
+            again(Some(&message.in_lang(lang))).await
         }
         State::Unavailable { reason } => {
             app.challenges.remove(&id);

@@ -13,7 +13,8 @@
 //! - The chain is verified for the user of the challenge's transaction with the tenant's trust
 //!   stores, then the signature with the leaf's key (`pki::challenge`).
 //! - Every refusal is JSON `{"error": code, "message": words}` with a status that says whose
-//!   fault it is; nothing from the request is echoed.
+//!   fault it is; nothing from the request is echoed. The words are English; the browser's
+//!   page says the same in the user's language.
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -24,6 +25,7 @@ use serde::Deserialize;
 
 use super::certificates;
 use super::challenges::{ChallengeError, State};
+use super::i18n::{Lang, Message, Text};
 use super::pages::Page;
 use crate::admission::Stage;
 use crate::app::App;
@@ -157,7 +159,7 @@ fn signed(checked: &Checked, challenge: &[u8]) -> State {
         Err(e) => {
             tracing::debug!(error = %e, "phone signature refused");
             State::Refused {
-                message: "Your phone's signature did not verify.".into(),
+                message: Message::new(Text::MobileBadSignature),
                 reason: BAD_SIGNATURE,
             }
         }
@@ -173,7 +175,7 @@ fn answer(state: &State) -> Page {
             } else {
                 "certificate_refused"
             };
-            error(StatusCode::FORBIDDEN, code, message)
+            error(StatusCode::FORBIDDEN, code, &message.in_lang(Lang::En))
         }
         _ => {
             let why = "The certificate cannot be checked right now; try again later.";

@@ -7,7 +7,8 @@
 //! Every user page has one design (`STYLE`) and is written in the user's language
 //! ([`super::i18n`]). A method's step builds its page with [`method_page`] from a title, body
 //! HTML and an optional script, using [`alert`] for errors (announced by screen readers),
-//! [`button`] and [`hidden`] for its form.
+//! [`button`] and [`hidden`] for its form; [`method_page_allowing`] when its form posts to
+//! another of the appliance's listeners or its script calls back ([`Allow`]).
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -40,6 +41,8 @@ button:focus-visible,input:focus-visible{outline:3px solid #e8a317;outline-offse
 .status{color:#3d4450}.hint{color:#4a505a;font-size:.95rem}\
 .methods{list-style:none;padding:0;margin:0}.methods li{margin:0 0 .75rem}\
 .methods button{width:100%;text-align:left}\
+a{color:#0b5cad}code{word-break:break-all}\
+.qr{margin:0 0 1rem}.qr svg{display:block;max-width:100%;height:auto}\
 @media (max-width:30rem){body{padding:0}main{margin:0;border:0;border-radius:0;\
 min-height:100vh}.actions button{flex:1 1 100%}}";
 
@@ -247,10 +250,43 @@ pub struct MethodPage<'a> {
 
 /// Renders a [`MethodPage`].
 pub fn method_page(page: MethodPage<'_>) -> Page {
+    method_page_allowing(page, Allow::default())
+}
+
+/// What a method page's policy allows beyond posting its forms to this appliance.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Allow<'a> {
+    /// Further origins (`https://host[:port]`) its forms may post to. One that could end the
+    /// directive (a space, `;`, a quote) is left out, so such a form cannot post at all.
+    pub form_origins: &'a [&'a str],
+    /// Whether its script may fetch from this appliance (`connect-src 'self'`).
+    pub connect_self: bool,
+}
+
+impl Allow<'_> {
+    fn policy(&self, nonce: &str) -> String {
+        let origins = self.form_origins.iter().filter(|o| is_policy_origin(o));
+        let form_action = origins.fold("'self'".to_owned(), |all, o| format!("{all} {o}"));
+        let mut policy = csp(nonce, &form_action);
+        if self.connect_self {
+            policy.push_str("; connect-src 'self'");
+        }
+        policy
+    }
+}
+
+/// Whether `origin` may stand in a policy as written: a scheme, host and port only.
+fn is_policy_origin(origin: &str) -> bool {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-.:/[]_".contains(&b);
+    !origin.is_empty() && origin.bytes().all(allowed)
+}
+
+/// Renders a [`MethodPage`] whose forms or script reach further, as [`Allow`] says.
+pub fn method_page_allowing(page: MethodPage<'_>, allow: Allow<'_>) -> Page {
     let n = nonce();
     let body = format!("<main><h1>{}</h1>{}</main>", escape(page.title), page.body);
     let html = document(page.lang, page.title, &n, &body, page.script);
-    respond(page.status, html, csp(&n, "'self'"))
+    respond(page.status, html, allow.policy(&n))
 }
 
 /// A paragraph with `id` announced to screen readers as an error, or nothing.
@@ -375,6 +411,40 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("\">run();</script>"), "{html}");
+    }
+
+    #[test]
+    fn a_method_page_policy_names_the_origins_and_fetches_it_is_allowed_only() {
+        let page = |allow| {
+            let page = MethodPage {
+                lang: Lang::En,
+                status: StatusCode::OK,
+                title: "t",
+                body: "",
+                script: None,
+            };
+            let page = method_page_allowing(page, allow);
+            let csp = &page.headers()[header::CONTENT_SECURITY_POLICY];
+            csp.to_str().expect("ascii").to_owned()
+        };
+        let plain = page(Allow::default());
+        assert!(plain.contains("form-action 'self';"), "{plain}");
+        assert!(!plain.contains("connect-src"), "{plain}");
+
+        let origins = [
+            "https://cards.example.com:8444",
+            "https://x.example.com; script-src *",
+            "https://y.example.com 'unsafe-inline'",
+            "",
+        ];
+        let wider = page(Allow {
+            form_origins: &origins,
+            connect_self: true,
+        });
+        let form = "form-action 'self' https://cards.example.com:8444;";
+        assert!(wider.contains(form), "{wider}");
+        assert!(wider.ends_with("; connect-src 'self'"), "{wider}");
+        assert!(!wider.contains("x.example.com") && !wider.contains("unsafe"));
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! The pages of the certificate sign-ins: the smart-card page, and the page that shows a
 //! phone challenge and waits for the phone.
 //!
-//! They follow the rules of [`super::pages`]: every value escaped, a nonce-tagged policy, no
-//! third-party assets. The smart-card form posts to the client-certificate listener, so its
-//! origin is the one other the policy allows; the waiting page's script may only call back to
-//! this appliance (`connect-src 'self'`), and without script its Continue button checks once.
+//! They are method pages of the common design ([`super::pages::method_page_allowing`]), in the
+//! user's language, every value escaped. The smart-card form posts to the client-certificate
+//! listener and cancels on the main one, so both origins are the ones its policy allows; the
+//! waiting page's script may only call back to this appliance (`connect-src 'self'`), and
+//! without script its Continue button checks once.
 
 use http::StatusCode;
 
-use super::i18n::Lang;
-use super::pages::{Page, csp, document, escape, hidden, nonce, respond};
+use super::i18n::{Lang, Text, text};
+use super::pages::{Allow, MethodPage, Page, alert, button, escape, hidden, method_page_allowing};
 
 /// Where the smart-card page posts: `verify` on the client-certificate listener, and `cancel`
 /// (the method route on the main listener, so that cancelling asks for no certificate).
@@ -22,43 +23,47 @@ pub struct SmartCardForm<'a> {
 
 /// The smart-card page: what will happen, and a form that posts the transaction to the
 /// client-certificate listener. `message` says why a previous attempt did not succeed.
-pub fn smart_card(to: &SmartCardForm<'_>, transaction: &str, message: Option<&str>) -> Page {
-    let n = nonce();
-    let message = message
-        .map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(m)))
-        .unwrap_or_default();
-    let verify = if message.is_empty() {
-        "Use my certificate"
-    } else {
-        "Try again"
+pub fn smart_card(
+    lang: Lang,
+    to: &SmartCardForm<'_>,
+    transaction: &str,
+    message: Option<&str>,
+) -> Page {
+    let verify = match message {
+        None => text(lang, Text::SmartCardUse),
+        Some(_) => text(lang, Text::TryAgain),
     };
     let body = format!(
-        "<main><h1>Sign in with your smart card</h1>{message}\
-<p>Insert your smart card, or have the certificate for your account ready in this browser. \
-When you continue, the browser asks which certificate to use and may ask for the card's \
-PIN.</p>\
-<form method=\"post\" action=\"{action}\">{txn}\
-<button type=\"submit\" name=\"action\" value=\"verify\">{verify}</button>\
-<button type=\"submit\" name=\"action\" value=\"cancel\" formaction=\"{cancel}\">Cancel</button>\
-</form></main>",
+        "{alert}<p id=\"card-intro\">{intro}</p>\
+<form method=\"post\" action=\"{action}\">{fields}<div class=\"actions\">{verify}\
+<button type=\"submit\" name=\"action\" value=\"cancel\" class=\"secondary\" \
+formaction=\"{cancel}\">{cancel_label}</button></div></form>",
+        alert = alert("card-error", message),
+        intro = escape(text(lang, Text::SmartCardIntro)),
         action = escape(to.verify),
+        fields = hidden("txn", transaction) + &hidden("method", "smart_card"),
+        verify = button("action", "verify", verify, false),
         cancel = escape(to.cancel),
-        txn = hidden("txn", transaction) + &hidden("method", "smart_card"),
+        cancel_label = escape(text(lang, Text::Cancel)),
     );
-    let allowed = format!(
-        "'self' {} {}",
-        escape(to.verify_origin),
-        escape(to.cancel_origin)
-    );
-    respond(
-        StatusCode::OK,
-        document(Lang::En, "Sign in with your smart card", &n, &body, None),
-        csp(&n, &allowed),
-    )
+    let page = MethodPage {
+        lang,
+        status: StatusCode::OK,
+        title: text(lang, Text::SmartCardTitle),
+        body: &body,
+        script: None,
+    };
+    let origins = [to.verify_origin, to.cancel_origin];
+    let allow = Allow {
+        form_origins: &origins,
+        connect_self: false,
+    };
+    method_page_allowing(page, allow)
 }
 
 /// What the waiting page shows and where it posts.
 pub struct MobileWait<'a> {
+    pub lang: Lang,
     /// `POST` target of Continue and Cancel.
     pub action: &'a str,
     /// The long-poll endpoint the script calls.
@@ -74,35 +79,41 @@ pub struct MobileWait<'a> {
 
 /// The page that shows the challenge as a QR code and waits for the phone.
 pub fn mobile_wait(page: &MobileWait<'_>) -> Page {
-    let n = nonce();
-    let message = page
-        .message
-        .map(|m| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(m)))
-        .unwrap_or_default();
+    let lang = page.lang;
     let body = format!(
-        "<main><h1>Approve on your phone</h1>{message}\
-<p>Scan this code with your organisation's certificate app and approve the sign-in.</p>\
-<div>{qr}</div>\
-<p class=\"hint\">Code shown in the app: <code>{code}</code></p>\
-<p class=\"hint\"><a href=\"{link}\">Open in the app on this device</a></p>\
+        "{alert}<p>{intro}</p>\
+<div class=\"qr\" role=\"img\" aria-label=\"{qr_label}\">{qr}</div>\
+<p class=\"hint\">{code_label} <code>{code}</code></p>\
+<p class=\"hint\"><a href=\"{link}\">{open}</a></p>\
 <form id=\"wait\" method=\"post\" action=\"{action}\">{txn}{challenge}\
-<button type=\"submit\" name=\"action\" value=\"continue\">Continue</button>\
-<button type=\"submit\" name=\"action\" value=\"cancel\">Cancel</button>\
-</form></main>",
+<div class=\"actions\">{next}{cancel}</div></form>",
+        alert = alert("phone-error", page.message),
+        intro = escape(text(lang, Text::MobileIntro)),
+        qr_label = escape(text(lang, Text::MobileQrLabel)),
         qr = qr_svg(page.link),
+        code_label = escape(text(lang, Text::MobileCode)),
         code = escape(page.challenge_text),
         link = escape(page.link),
+        open = escape(text(lang, Text::MobileOpenApp)),
         action = escape(page.action),
         txn = hidden("txn", page.transaction),
         challenge = hidden("challenge", page.challenge_id),
+        next = button("action", "continue", text(lang, Text::Continue), false),
+        cancel = button("action", "cancel", text(lang, Text::Cancel), true),
     );
     let script = wait_script(page.wait);
-    let policy = format!("{}; connect-src 'self'", csp(&n, "'self'"));
-    respond(
-        StatusCode::OK,
-        document(Lang::En, "Approve on your phone", &n, &body, Some(&script)),
-        policy,
-    )
+    let shown = MethodPage {
+        lang,
+        status: StatusCode::OK,
+        title: text(lang, Text::MobileTitle),
+        body: &body,
+        script: Some(&script),
+    };
+    let allow = Allow {
+        form_origins: &[],
+        connect_self: true,
+    };
+    method_page_allowing(shown, allow)
 }
 
 /// Long-polls `wait` with the form's fields and submits the form once the phone answered.
@@ -170,7 +181,7 @@ mod tests {
             cancel: "https://mfa.example.com/eam/method",
             cancel_origin: "https://mfa.example.com",
         };
-        let page = smart_card(&to, "sealed\"<", Some("<b>refused</b>"));
+        let page = smart_card(Lang::En, &to, "sealed\"<", Some("<b>refused</b>"));
         let csp = policy(&page);
         let allowed = format!("form-action 'self' {origin} https://mfa.example.com;");
         assert!(csp.contains(&allowed), "{csp}");
@@ -185,6 +196,7 @@ mod tests {
     #[test]
     fn the_waiting_page_may_call_back_only_to_the_appliance_and_escapes_its_values() {
         let page = mobile_wait(&MobileWait {
+            lang: Lang::En,
             action: "/eam/mobile",
             wait: "/eam/mobile/wait</script>",
             transaction: "t",
@@ -203,5 +215,80 @@ mod tests {
             !body.contains("wait</script>"),
             "the URL cannot close the script"
         );
+    }
+
+    fn card_form() -> SmartCardForm<'static> {
+        SmartCardForm {
+            verify: "https://cards.example.com/eam/smartcard",
+            verify_origin: "https://cards.example.com",
+            cancel: "https://mfa.example.com/eam/method",
+            cancel_origin: "https://mfa.example.com",
+        }
+    }
+
+    #[test]
+    fn the_smart_card_page_speaks_german_to_a_german_browser() {
+        let body = html(smart_card(Lang::De, &card_form(), "t", None));
+        assert!(body.contains("<html lang=\"de\">"), "{body}");
+        assert!(
+            body.contains("<h1>Mit Ihrer Smartcard anmelden</h1>"),
+            "{body}"
+        );
+        assert!(
+            body.contains(">Mein Zertifikat verwenden</button>"),
+            "{body}"
+        );
+        assert!(body.contains(">Abbrechen</button>"), "{body}");
+        assert!(
+            !body.contains("Sign in with") && !body.contains(">Cancel<"),
+            "{body}"
+        );
+        assert!(
+            !body.contains("role=\"alert\""),
+            "no error before a try: {body}"
+        );
+
+        let again = html(smart_card(
+            Lang::De,
+            &card_form(),
+            "t",
+            Some("Zertifikat gesperrt"),
+        ));
+        assert!(
+            again.contains("role=\"alert\">Zertifikat gesperrt</p>"),
+            "{again}"
+        );
+        assert!(again.contains(">Erneut versuchen</button>"), "{again}");
+    }
+
+    #[test]
+    fn the_waiting_page_speaks_german_to_a_german_browser() {
+        let page = mobile_wait(&MobileWait {
+            lang: Lang::De,
+            action: "/eam/mobile",
+            wait: "/eam/mobile/wait",
+            transaction: "t",
+            challenge_id: "id",
+            challenge_text: "ABCD",
+            link: "vouch-pki://sign?challenge_id=id",
+            message: Some("Die Signatur Ihres Telefons ist ungültig."),
+        });
+        let body = html(page);
+        assert!(
+            body.contains("<h1>Auf dem Telefon bestätigen</h1>"),
+            "{body}"
+        );
+        assert!(
+            body.contains("aria-label=\"QR-Code für die Telefon-App\""),
+            "{body}"
+        );
+        assert!(body.contains("In der App angezeigter Code: <code>ABCD</code>"));
+        assert!(
+            body.contains(">In der App auf diesem Gerät öffnen</a>"),
+            "{body}"
+        );
+        assert!(body.contains(">Weiter</button>") && body.contains(">Abbrechen</button>"));
+        assert!(body.contains("role=\"alert\">Die Signatur Ihres Telefons ist ungültig."));
+        assert!(!body.contains("Approve on your phone"), "{body}");
     }
 }

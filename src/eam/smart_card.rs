@@ -9,12 +9,14 @@
 //!   user may try another card or cancel; each refusal is audited. An outage of revocation
 //!   data ends the sign-in with `temporarily_unavailable`; cancel ends it with
 //!   `access_denied`.
+//! - Each page is in the language the browser asks for on that request, on either listener.
 
 use bytes::Bytes;
 use http::Request;
 
 use super::certificates::{self, bad_request};
 use super::form;
+use super::i18n::{Lang, Text, text};
 use super::pages::Page;
 use super::pki_pages;
 use super::transaction::Transaction;
@@ -24,11 +26,11 @@ use crate::factor::Method;
 use crate::server::ClientChain;
 
 /// The method page: explains, and posts the transaction to the client-certificate listener.
-pub(crate) fn start(app: &App, txn: &Transaction) -> Page {
-    page(app, &app.transactions.seal(txn), None)
+pub(crate) fn start(app: &App, txn: &Transaction, lang: Lang) -> Page {
+    page(app, lang, &app.transactions.seal(txn), None)
 }
 
-fn page(app: &App, sealed: &str, message: Option<&str>) -> Page {
+fn page(app: &App, lang: Lang, sealed: &str, message: Option<&str>) -> Page {
     let origin = app
         .config
         .client_cert
@@ -42,7 +44,7 @@ fn page(app: &App, sealed: &str, message: Option<&str>) -> Page {
         cancel: &format!("{issuer}{}", app.routes.method),
         cancel_origin: &issuer,
     };
-    pki_pages::smart_card(&to, sealed, message)
+    pki_pages::smart_card(lang, &to, sealed, message)
 }
 
 /// `POST /eam/smartcard`: verify the presented certificate, or cancel.
@@ -52,6 +54,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let source = crate::app::Peer::source_of(&req);
+    let lang = Lang::of(&req);
     let chain = req.extensions().get::<ClientChain>().cloned();
     let body = match super::read_form(req, &app.config).await {
         Ok(body) => body,
@@ -59,14 +62,14 @@ where
     };
     let [sealed, action] = match form::parse(&body, ["txn", "action"]) {
         Ok(fields) => fields,
-        Err(e) => return bad_request(&format!("The form could not be read: {e}.")),
+        Err(e) => return bad_request(lang, &format!("The form could not be read: {e}.")),
     };
-    let txn = match certificates::open(app, sealed.as_deref(), Method::SmartCard) {
+    let txn = match certificates::open(app, sealed.as_deref(), Method::SmartCard, lang) {
         Ok(txn) => txn,
-        Err(why) => return bad_request(why),
+        Err(why) => return bad_request(lang, why),
     };
     let outcome = certificates::outcome(&txn, Method::SmartCard, &source);
-    let end = async |error, why| certificates::end(app, &txn, &outcome, error, why).await;
+    let end = async |error, why| certificates::end(app, (&txn, lang), &outcome, error, why).await;
 
     if app.clock.now() >= txn.expires {
         return end("temporarily_unavailable", "transaction expired").await;
@@ -74,13 +77,14 @@ where
     match action.as_deref() {
         Some("verify") => {}
         Some("cancel") => return end("access_denied", "user cancelled").await,
-        _ => return bad_request("The form did not say whether to continue or cancel."),
+        _ => {
+            let why = "The form did not say whether to continue or cancel.";
+            return bad_request(lang, why);
+        }
     }
     let sealed = sealed.unwrap_or_default();
     let Some(chain) = chain.filter(|c| !c.0.is_empty()) else {
-        let why = "No certificate was presented. Insert your smart card, or choose your \
-                   certificate when the browser asks, then try again.";
-        return page(app, &sealed, Some(why));
+        return page(app, lang, &sealed, Some(text(lang, Text::SmartCardNone)));
     };
 
     let fill = app.signer.fill();
@@ -102,7 +106,7 @@ where
                 serial = %certificate.serial,
                 "smart card accepted"
             );
-            certificates::finish(app, &txn, Method::SmartCard, &source).await
+            certificates::finish(app, (&txn, lang), Method::SmartCard, &source).await
         }
         Err(e) if e.is_outage() => {
             tracing::warn!(tid = %txn.tid, error = %e, "smart card could not be checked");
@@ -113,7 +117,8 @@ where
             let _ = outcome
                 .record(app, "certificate_refused", certificates::audit_reason(&e))
                 .await;
-            page(app, &sealed, Some(&certificates::user_message(&e)))
+            let message = certificates::user_message(&e).in_lang(lang);
+            page(app, lang, &sealed, Some(&message))
         }
     }
 }

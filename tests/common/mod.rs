@@ -399,6 +399,32 @@ pub fn assert_refused(page: &Page, status: u16) {
     assert!(csp.contains("form-action 'none'"), "{csp}");
 }
 
+/// `browser`, asking for pages in German first, as a German-speaking user's browser does.
+pub fn german(browser: Browser) -> Browser {
+    let languages = http::HeaderValue::from_static("de-DE,de;q=0.9,en;q=0.5");
+    browser.with_header(http::header::ACCEPT_LANGUAGE, languages)
+}
+
+/// Entra's default request posted by `browser`, with a fresh hint.
+pub async fn authorize_with(stand: &Stand, browser: &Browser) -> Page {
+    let form = Stand::entra_form(&stand.entra.default_hint());
+    let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let page = browser.post_form("/eam/authorize", &fields).await;
+    page.expect("authorize answered")
+}
+
+/// Asserts the held answer page that tells the user, in German, that the sign-in took too
+/// long, before it posts `temporarily_unavailable` to Entra.
+pub fn assert_expired_in_german(page: &Page) {
+    assert_posted_error(page, "temporarily_unavailable");
+    assert!(page.body.contains("<html lang=\"de\">"), "{}", page.body);
+    assert!(page.body.contains("zu lange gedauert"), "{}", page.body);
+    assert!(
+        !page.body.contains("<script"),
+        "the notice waits for the user"
+    );
+}
+
 /// Asserts an error posted back to Entra with the request's state.
 pub fn assert_posted_error(page: &Page, error: &str) {
     let form = answer(page);

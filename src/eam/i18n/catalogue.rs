@@ -64,6 +64,38 @@ pub(super) fn english(key: Text) -> &'static str {
             "This enrolment link has expired, has already been used, or is not valid. Ask your \
              administrator for a new one."
         }
+        Text::SmartCardTitle => "Sign in with your smart card",
+        Text::SmartCardIntro => {
+            "Insert your smart card, or have the certificate for your account ready in this \
+             browser. When you continue, the browser asks which certificate to use and may ask \
+             for the card's PIN."
+        }
+        Text::SmartCardUse => "Use my certificate",
+        Text::SmartCardNone => {
+            "No certificate was presented. Insert your smart card, or choose your certificate \
+             when the browser asks, then try again."
+        }
+        Text::MobileTitle => "Approve on your phone",
+        Text::MobileIntro => {
+            "Scan this code with your organisation's certificate app and approve the sign-in."
+        }
+        Text::MobileQrLabel => "QR code for the phone app",
+        Text::MobileCode => "Code shown in the app:",
+        Text::MobileOpenApp => "Open in the app on this device",
+        Text::MobileReplaced => "That code is no longer valid. Scan this new one.",
+        Text::MobileNotYet => "Your phone has not approved the sign-in yet.",
+        Text::MobileBadSignature => "Your phone's signature did not verify.",
+        Text::CertUnavailable => "The certificate's revocation status cannot be checked right now.",
+        Text::CertEmpty => "No certificate was presented.",
+        Text::CertExpired => "This certificate expired on {date}. Ask for a renewed one.",
+        Text::CertNotYetValid => "This certificate is not valid yet.",
+        Text::CertRevoked => "This certificate has been revoked.",
+        Text::CertUntrusted => {
+            "This certificate was not issued by an authority trusted for your organisation."
+        }
+        Text::CertWrongUse => "This certificate may not be used to sign in.",
+        Text::CertNotYours => "This certificate does not belong to your account.",
+        Text::CertRefused => "This certificate cannot be used to sign in.",
         Text::ProblemTitle => "Sign-in cannot continue",
         Text::Expired => {
             "This sign-in took too long and has expired. Start again from the sign-in page."
@@ -146,6 +178,44 @@ pub(super) fn german(key: Text) -> &'static str {
             "Dieser Registrierungslink ist abgelaufen, wurde bereits verwendet oder ist \
              ungültig. Bitten Sie Ihre Administration um einen neuen."
         }
+        Text::SmartCardTitle => "Mit Ihrer Smartcard anmelden",
+        Text::SmartCardIntro => {
+            "Stecken Sie Ihre Smartcard ein oder halten Sie das Zertifikat für Ihr Konto in \
+             diesem Browser bereit. Wenn Sie fortfahren, fragt der Browser, welches Zertifikat \
+             er verwenden soll, und eventuell nach der PIN der Karte."
+        }
+        Text::SmartCardUse => "Mein Zertifikat verwenden",
+        Text::SmartCardNone => {
+            "Es wurde kein Zertifikat vorgelegt. Stecken Sie Ihre Smartcard ein oder wählen Sie \
+             Ihr Zertifikat, wenn der Browser danach fragt, und versuchen Sie es dann erneut."
+        }
+        Text::MobileTitle => "Auf dem Telefon bestätigen",
+        Text::MobileIntro => {
+            "Scannen Sie diesen Code mit der Zertifikats-App Ihrer Organisation und bestätigen \
+             Sie die Anmeldung."
+        }
+        Text::MobileQrLabel => "QR-Code für die Telefon-App",
+        Text::MobileCode => "In der App angezeigter Code:",
+        Text::MobileOpenApp => "In der App auf diesem Gerät öffnen",
+        Text::MobileReplaced => "Dieser Code ist nicht mehr gültig. Scannen Sie diesen neuen.",
+        Text::MobileNotYet => "Ihr Telefon hat die Anmeldung noch nicht bestätigt.",
+        Text::MobileBadSignature => "Die Signatur Ihres Telefons ist ungültig.",
+        Text::CertUnavailable => {
+            "Der Sperrstatus des Zertifikats kann gerade nicht geprüft werden."
+        }
+        Text::CertEmpty => "Es wurde kein Zertifikat vorgelegt.",
+        Text::CertExpired => {
+            "Dieses Zertifikat ist am {date} abgelaufen. Fordern Sie ein erneuertes an."
+        }
+        Text::CertNotYetValid => "Dieses Zertifikat ist noch nicht gültig.",
+        Text::CertRevoked => "Dieses Zertifikat wurde gesperrt.",
+        Text::CertUntrusted => {
+            "Dieses Zertifikat wurde nicht von einer Stelle ausgestellt, der Ihre Organisation \
+             vertraut."
+        }
+        Text::CertWrongUse => "Dieses Zertifikat darf nicht zur Anmeldung verwendet werden.",
+        Text::CertNotYours => "Dieses Zertifikat gehört nicht zu Ihrem Konto.",
+        Text::CertRefused => "Dieses Zertifikat kann nicht zur Anmeldung verwendet werden.",
         Text::ProblemTitle => "Anmeldung kann nicht fortgesetzt werden",
         Text::Expired => {
             "Diese Anmeldung hat zu lange gedauert und ist abgelaufen. Beginnen Sie erneut auf \
