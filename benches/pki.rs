@@ -10,6 +10,8 @@
 //!   bytes does) and pre-parsed into webpki's owned form (signature still checked per path);
 //! - `phone_answer`: what the appliance checks of a phone's answer, the cached chain and the
 //!   challenge signature with the leaf's key, against one raw aws-lc-rs P-256 verify;
+//! - `challenge_issue`: issuing (and removing) a phone challenge with 9,999 others pending,
+//!   against drawing its 48 random bytes;
 //! - `waiting_page`: drawing the page with the challenge's QR code, which has no primitive
 //!   of its own, beside one RSA-2048 sign (the id_token's), to read as a ratio.
 //!
@@ -36,6 +38,7 @@ use rcgen::{
 };
 use rustls::pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use time::OffsetDateTime;
+use vouch::eam::challenges::{Challenges, MAX_PENDING, Subject};
 use vouch::eam::pki_pages::{MobileWait, mobile_wait};
 use vouch::pki::challenge::{ChallengeAlgorithm, verify_challenge};
 use vouch::pki::config::{
@@ -296,6 +299,34 @@ fn phone_answer(c: &mut Criterion) {
     group.finish();
 }
 
+fn challenge_issue(c: &mut Criterion) {
+    let subject = |txn: String| Subject {
+        txn_id: txn,
+        tid: "t".into(),
+        oid: "o".into(),
+        upn: None,
+        amr: "swk".into(),
+        expires: AT.0 + 600,
+    };
+    let challenges = Challenges::default();
+    for i in 0..MAX_PENDING - 1 {
+        challenges.issue(subject(i.to_string()), AT.0).unwrap();
+    }
+
+    let mut group = c.benchmark_group("challenge_issue");
+    group.bench_function(BenchmarkId::new("vouch", "issue_among_9999"), |b| {
+        b.iter(|| {
+            let (id, _) = challenges.issue(subject("bench".into()), AT.0).unwrap();
+            challenges.remove(black_box(&id));
+        })
+    });
+    group.bench_function(BenchmarkId::new("primitive", "random_48_bytes"), |b| {
+        let mut bytes = [0u8; 48];
+        b.iter(|| aws_lc_rs::rand::fill(black_box(&mut bytes)).unwrap())
+    });
+    group.finish();
+}
+
 fn waiting_page(c: &mut Criterion) {
     let link = "vouch-pki://sign?api=https%3A%2F%2Fmfa.example.com%2Feam%2Fmobile%2Frespond\
 &challenge_id=q1w2e3r4t5y6u7i8o9p0aa&challenge=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
@@ -335,6 +366,6 @@ fn waiting_page(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = chain, revocation, phone_answer, waiting_page
+    targets = chain, revocation, phone_answer, challenge_issue, waiting_page
 }
 criterion_main!(benches);
