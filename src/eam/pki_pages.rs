@@ -185,7 +185,8 @@ mod qr_tests {
     use super::*;
 
     const LINK: &str = "vouch-pki://sign?api=https%3A%2F%2Fmfa.example.com%2Feam%2Fmobile\
-%2Frespond&challenge_id=q1w2e3r4t5y6u7i8o9p0aa&challenge=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+%2Frespond&challenge_id=q1w2e3r4t5y6u7i8o9p0aa\
+&challenge=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 
     /// The modules the SVG paints dark, read back from its viewBox and path.
     fn modules_of(svg: &str) -> (usize, Vec<bool>) {
