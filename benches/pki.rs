@@ -7,7 +7,13 @@
 //! - `revocation`: the same chain with a 100,000-entry CRL from the issuing CA (and a small
 //!   one from the root), through vouch (CRLs verified once at load, serials hashed), against
 //!   webpki given the CRLs per path: as DER parsed per path (what a server holding the CRL
-//!   bytes does) and pre-parsed into webpki's owned form (signature still checked per path).
+//!   bytes does) and pre-parsed into webpki's owned form (signature still checked per path);
+//! - `phone_answer`: what the appliance checks of a phone's answer, the cached chain and the
+//!   challenge signature with the leaf's key, against one raw aws-lc-rs P-256 verify;
+//! - `challenge_issue`: issuing (and removing) a phone challenge with 9,999 others pending,
+//!   against drawing its 48 random bytes;
+//! - `waiting_page`: drawing the page with the challenge's QR code, which has no primitive
+//!   of its own, beside one RSA-2048 sign (the id_token's), to read as a ratio.
 //!
 //! Inputs are made once at a fixed instant; the user certificate is not revoked, so every
 //! path reads the whole revocation data it has.
@@ -17,6 +23,13 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use aws_lc_rs::encoding::AsDer as _;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
+    RSA_PKCS1_SHA256, UnparsedPublicKey,
+};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
@@ -25,6 +38,9 @@ use rcgen::{
 };
 use rustls::pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use time::OffsetDateTime;
+use vouch::eam::challenges::{Challenges, MAX_PENDING, Subject};
+use vouch::eam::pki_pages::{MobileWait, mobile_wait};
+use vouch::pki::challenge::{ChallengeAlgorithm, verify_challenge};
 use vouch::pki::config::{
     Amr, BindingRule, EKU_CLIENT_AUTH, OcspPolicy, TenantScope, TrustStoreConfig,
 };
@@ -62,6 +78,8 @@ struct Pki {
     root: CertificateDer<'static>,
     issuing: CertificateDer<'static>,
     leaf: CertificateDer<'static>,
+    /// The leaf's private key, PKCS#8.
+    leaf_key: Vec<u8>,
     root_crl: Vec<u8>,
     big_crl: Vec<u8>,
 }
@@ -122,6 +140,7 @@ fn pki() -> Pki {
         root,
         issuing,
         leaf,
+        leaf_key: leaf_key.serialize_der(),
     }
 }
 
@@ -240,9 +259,113 @@ fn revocation(c: &mut Criterion) {
     group.finish();
 }
 
+fn phone_answer(c: &mut Criterion) {
+    let pki = pki();
+    let chain = vec![pki.leaf.clone(), pki.issuing.clone()];
+    let store = store(&pki, Vec::new());
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pki.leaf_key).unwrap();
+    let challenge = [7u8; 32];
+    let signature = key.sign(&SystemRandom::new(), &challenge).unwrap();
+    let point = key.public_key().as_ref().to_vec();
+    let es256 = ChallengeAlgorithm::EcdsaP256Sha256P1363;
+
+    let mut group = c.benchmark_group("phone_answer");
+    group.bench_function(
+        BenchmarkId::new("vouch", "chain_cached_and_signature"),
+        |b| {
+            b.iter(|| {
+                let verified = verify_chain_offline(&store, &chain, AT).unwrap();
+                let leaf = EndEntityCert::try_from(&chain[0]).unwrap();
+                let spki = leaf.subject_public_key_info();
+                verify_challenge(spki.as_ref(), es256, &challenge, signature.as_ref()).unwrap();
+                black_box(verified)
+            })
+        },
+    );
+    group.bench_function(BenchmarkId::new("vouch", "signature"), |b| {
+        b.iter(|| {
+            let leaf = EndEntityCert::try_from(&chain[0]).unwrap();
+            let spki = leaf.subject_public_key_info();
+            verify_challenge(spki.as_ref(), es256, &challenge, signature.as_ref()).unwrap();
+        })
+    });
+    group.bench_function(BenchmarkId::new("primitive", "p256_verify"), |b| {
+        let key = UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point);
+        b.iter(|| {
+            key.verify(black_box(&challenge), signature.as_ref())
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn challenge_issue(c: &mut Criterion) {
+    let subject = |txn: String| Subject {
+        txn_id: txn,
+        tid: "t".into(),
+        oid: "o".into(),
+        upn: None,
+        amr: "swk".into(),
+        expires: AT.0 + 600,
+    };
+    let challenges = Challenges::default();
+    for i in 0..MAX_PENDING - 1 {
+        challenges.issue(subject(i.to_string()), AT.0).unwrap();
+    }
+
+    let mut group = c.benchmark_group("challenge_issue");
+    group.bench_function(BenchmarkId::new("vouch", "issue_among_9999"), |b| {
+        b.iter(|| {
+            let (id, _) = challenges.issue(subject("bench".into()), AT.0).unwrap();
+            challenges.remove(black_box(&id));
+        })
+    });
+    group.bench_function(BenchmarkId::new("primitive", "random_48_bytes"), |b| {
+        let mut bytes = [0u8; 48];
+        b.iter(|| aws_lc_rs::rand::fill(black_box(&mut bytes)).unwrap())
+    });
+    group.finish();
+}
+
+fn waiting_page(c: &mut Criterion) {
+    let link = "vouch-pki://sign?api=https%3A%2F%2Fmfa.example.com%2Feam%2Fmobile%2Frespond\
+&challenge_id=q1w2e3r4t5y6u7i8o9p0aa&challenge=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    let page = MobileWait {
+        action: "/eam/mobile",
+        wait: "/eam/mobile/wait",
+        transaction: &"t".repeat(400),
+        challenge_id: "q1w2e3r4t5y6u7i8o9p0aa",
+        challenge_text: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+        link,
+        message: None,
+    };
+    let pkcs8 = RsaKeyPair::generate(KeySize::Rsa2048)
+        .and_then(|k| k.as_der())
+        .unwrap();
+    let rsa = RsaKeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let rng = SystemRandom::new();
+
+    let mut group = c.benchmark_group("waiting_page");
+    group.bench_function(BenchmarkId::new("vouch", "mobile_wait"), |b| {
+        b.iter(|| black_box(mobile_wait(black_box(&page))))
+    });
+    group.bench_function(BenchmarkId::new("primitive", "rsa2048_sign"), |b| {
+        let mut signature = vec![0; rsa.public_modulus_len()];
+        b.iter(|| {
+            rsa.sign(
+                &RSA_PKCS1_SHA256,
+                &rng,
+                black_box(link.as_bytes()),
+                &mut signature,
+            )
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = chain, revocation
+    targets = chain, revocation, phone_answer, challenge_issue, waiting_page
 }
 criterion_main!(benches);

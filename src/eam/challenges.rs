@@ -8,8 +8,11 @@
 //! - At most [`MAX_PENDING`] are held; past that, new ones are refused until expired ones are
 //!   pruned. A transaction holds one challenge at a time: a new one replaces the old.
 //! - Waiters are woken by a `watch` channel when the answer is decided, not by polling.
+//! - Expired challenges are found through a queue ordered by expiry, so issuing one costs
+//!   the expired ones it drops, not a scan of every challenge held.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Mutex;
 
 use tokio::sync::watch;
@@ -96,15 +99,79 @@ pub enum ChallengeError {
 
 #[derive(Default)]
 pub struct Challenges {
-    pending: Mutex<HashMap<String, Pending>>,
+    pending: Mutex<Book>,
+}
+
+/// The challenges held, indexed by id and by transaction, with their expiries in order.
+#[derive(Default)]
+struct Book {
+    by_id: HashMap<String, Pending>,
+    by_txn: HashMap<String, String>,
+    /// `(expires, id)` of every challenge issued; ids since removed are skipped when popped.
+    expiries: BinaryHeap<Reverse<(i64, String)>>,
+}
+
+impl Book {
+    fn get(&self, id: &str) -> Option<&Pending> {
+        self.by_id.get(id)
+    }
+
+    fn insert(&mut self, id: String, entry: Pending) {
+        let expiry = Reverse((entry.subject.expires, id.clone()));
+        self.by_txn.insert(entry.subject.txn_id.clone(), id.clone());
+        self.by_id.insert(id, entry);
+        self.expiries.push(expiry);
+        if self.expiries.len() > 2 * MAX_PENDING {
+            self.compact();
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        let Some(entry) = self.by_id.remove(id) else {
+            return;
+        };
+        let txn = &entry.subject.txn_id;
+        if self.by_txn.get(txn).is_some_and(|held| held == id) {
+            self.by_txn.remove(txn);
+        }
+    }
+
+    /// Drops the transaction's challenge, if it holds one.
+    fn replace(&mut self, txn_id: &str) {
+        if let Some(old) = self.by_txn.get(txn_id).cloned() {
+            self.remove(&old);
+        }
+    }
+
+    /// Drops every challenge that expired by `now`, oldest first.
+    fn prune(&mut self, now: i64) {
+        while let Some(Reverse((expires, _))) = self.expiries.peek() {
+            if *expires > now {
+                break;
+            }
+            if let Some(Reverse((_, id))) = self.expiries.pop() {
+                self.remove(&id);
+            }
+        }
+    }
+
+    /// Rebuilds the queue from the challenges held, dropping ids removed since.
+    fn compact(&mut self) {
+        let live = self
+            .by_id
+            .iter()
+            .map(|(id, p)| Reverse((p.subject.expires, id.clone())));
+        self.expiries = live.collect();
+    }
 }
 
 impl Challenges {
     /// A new challenge for `subject`: its id and bytes. Replaces the transaction's previous one.
     pub fn issue(&self, subject: Subject, now: i64) -> Result<(String, [u8; 32]), ChallengeError> {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.retain(|_, p| p.subject.expires > now && p.subject.txn_id != subject.txn_id);
-        if pending.len() >= MAX_PENDING {
+        pending.prune(now);
+        pending.replace(&subject.txn_id);
+        if pending.by_id.len() >= MAX_PENDING {
             return Err(ChallengeError::Full);
         }
         let id = b64url_encode(&seal::random_bytes::<16>());
@@ -172,11 +239,12 @@ impl Challenges {
     /// Drops challenges whose transactions have expired.
     pub fn prune(&self, now: i64) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.retain(|_, p| p.subject.expires > now);
+        pending.prune(now);
     }
 
     pub fn len(&self) -> usize {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).len()
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.by_id.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -256,5 +324,44 @@ mod tests {
         assert_eq!(refused, ChallengeError::Full);
         assert!(challenges.issue(subject("late", 20), 10).is_ok());
         assert_eq!(challenges.len(), 1);
+    }
+
+    #[test]
+    fn issuing_drops_the_challenges_that_expired_and_keeps_the_live_ones() {
+        let challenges = Challenges::default();
+        let (old, _) = challenges.issue(subject("a", 10), 0).unwrap();
+        let (live, _) = challenges.issue(subject("b", 30), 0).unwrap();
+        challenges.issue(subject("c", 40), 10).unwrap();
+        assert_eq!(challenges.len(), 2);
+        assert_eq!(
+            challenges.watch(&old, "a").unwrap_err(),
+            ChallengeError::Unknown
+        );
+        assert!(challenges.claim(&live, 10).is_ok());
+    }
+
+    #[test]
+    fn a_removed_challenge_leaves_its_transaction_free_to_start_again() {
+        let challenges = Challenges::default();
+        let (first, _) = challenges.issue(subject("a", 10), 0).unwrap();
+        challenges.remove(&first);
+        let (second, _) = challenges.issue(subject("a", 20), 5).unwrap();
+        challenges.prune(10);
+        assert_eq!(challenges.len(), 1);
+        assert!(challenges.claim(&second, 11).is_ok());
+        challenges.prune(20);
+        assert!(challenges.is_empty());
+    }
+
+    #[test]
+    fn many_issued_and_removed_challenges_keep_the_cap_and_the_live_ones() {
+        let challenges = Challenges::default();
+        let (kept, _) = challenges.issue(subject("kept", 1_000), 0).unwrap();
+        for i in 0..3 * MAX_PENDING {
+            let (id, _) = challenges.issue(subject(&i.to_string(), 500), 0).unwrap();
+            challenges.remove(&id);
+        }
+        assert_eq!(challenges.len(), 1);
+        assert!(challenges.claim(&kept, 999).is_ok());
     }
 }

@@ -132,26 +132,136 @@ headers:{{'Content-Type':'application/x-www-form-urlencoded'}}}})\
     )
 }
 
+/// The error-correction level of the waiting page's symbol: M recovers 15% of its
+/// codewords, ample for a screen read by a camera (ISO/IEC 18004 §6.5.1).
+const QR_EC_LEVEL: qrcode::EcLevel = qrcode::EcLevel::M;
+/// The one data mask used. ISO/IEC 18004 §7.8.3 scores all eight only to pick the most
+/// readable; a decoder reads any of them from the format information, and the scoring was
+/// most of the cost of drawing the page.
+const QR_MASK: qrcode::canvas::MaskPattern = qrcode::canvas::MaskPattern::Checkerboard;
+
 /// The QR code of `text` as inline SVG, one path of dark modules with a quiet zone of four.
 fn qr_svg(text: &str) -> String {
-    let Ok(code) = qrcode::QrCode::new(text.as_bytes()) else {
+    let Some((width, modules)) = qr_modules(text) else {
         return String::new();
     };
-    let width = code.width();
     let size = width + 8;
-    let mut path = String::new();
-    for (i, color) in code.to_colors().iter().enumerate() {
-        if *color == qrcode::Color::Dark {
-            let (x, y) = (i % width + 4, i / width + 4);
-            path.push_str(&format!("M{x} {y}h1v1h-1z"));
-        }
-    }
+    let path = dark_path(width, &modules);
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {size} {size}\" width=\"240\" \
 height=\"240\" role=\"img\" aria-label=\"QR code for the phone app\" \
 shape-rendering=\"crispEdges\"><rect width=\"{size}\" height=\"{size}\" fill=\"#fff\"/>\
 <path d=\"{path}\" fill=\"#000\"/></svg>"
     )
+}
+
+/// The symbol's width and its modules row by row, encoded with [`QR_MASK`].
+fn qr_modules(text: &str) -> Option<(usize, Vec<qrcode::Color>)> {
+    let bits = qrcode::bits::encode_auto(text.as_bytes(), QR_EC_LEVEL).ok()?;
+    let version = bits.version();
+    let data = bits.into_bytes();
+    let (data, ec) = qrcode::ec::construct_codewords(&data, version, QR_EC_LEVEL).ok()?;
+
+    let mut canvas = qrcode::canvas::Canvas::new(version, QR_EC_LEVEL);
+    canvas.draw_all_functional_patterns();
+    canvas.draw_data(&data, &ec);
+    canvas.apply_mask(QR_MASK);
+    Some((version.width().try_into().ok()?, canvas.into_colors()))
+}
+
+/// The dark modules as SVG path data, one rectangle per horizontal run, offset by the quiet
+/// zone.
+fn dark_path(width: usize, modules: &[qrcode::Color]) -> String {
+    use std::fmt::Write as _;
+
+    let mut path = String::with_capacity(modules.len() * 4);
+    for (y, row) in modules.chunks(width).enumerate() {
+        let mut x = 0;
+        while x < width {
+            let run = row[x..]
+                .iter()
+                .take_while(|c| **c == qrcode::Color::Dark)
+                .count();
+            if run > 0 {
+                let _ = write!(path, "M{} {}h{run}v1h-{run}z", x + 4, y + 4);
+            }
+            x += run.max(1);
+        }
+    }
+    path
+}
+
+#[cfg(test)]
+mod qr_tests {
+    use super::*;
+
+    const LINK: &str = "vouch-pki://sign?api=https%3A%2F%2Fmfa.example.com%2Feam%2Fmobile\
+%2Frespond&challenge_id=q1w2e3r4t5y6u7i8o9p0aa\
+&challenge=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+    /// The modules the SVG paints dark, read back from its viewBox and path.
+    fn modules_of(svg: &str) -> (usize, Vec<bool>) {
+        let size: usize = between(svg, "viewBox=\"0 0 ", " ").parse().expect("size");
+        let width = size - 8;
+        let mut dark = vec![false; width * width];
+        for rect in between(svg, "<path d=\"M", "\"").split('M') {
+            let (at, run) = rect.split_once('h').expect("run");
+            let (x, y) = at.split_once(' ').expect("x y");
+            let (x, y): (usize, usize) = (x.parse().expect("x"), y.parse().expect("y"));
+            let run: usize = run.split_once('v').expect("v").0.parse().expect("run");
+            for dx in 0..run {
+                dark[(y - 4) * width + x - 4 + dx] = true;
+            }
+        }
+        (width, dark)
+    }
+
+    fn between<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+        let from = text.find(start).expect("start") + start.len();
+        let len = text[from..].find(end).expect("end");
+        &text[from..from + len]
+    }
+
+    #[test]
+    fn the_waiting_pages_qr_code_decodes_to_the_link() {
+        let (width, dark) = modules_of(&qr_svg(LINK));
+        let grid = rqrr::SimpleGrid::from_func(width, |x, y| dark[y * width + x]);
+        let (meta, text) = rqrr::Grid::new(grid).decode().expect("decodes");
+        assert_eq!(text, LINK);
+        assert_eq!(meta.mask, QR_MASK as u16);
+        assert_eq!(meta.ecc_level, 0, "rqrr numbers M as 0 (its format bits)");
+    }
+
+    #[test]
+    fn the_symbol_has_finder_patterns_in_three_corners_only() {
+        let (width, dark) = modules_of(&qr_svg(LINK));
+        let finder = |left: usize, top: usize| {
+            (0..7).all(|y| {
+                (0..7).all(|x| {
+                    let ring = x == 0 || x == 6 || y == 0 || y == 6;
+                    let core = (2..=4).contains(&x) && (2..=4).contains(&y);
+                    dark[(top + y) * width + left + x] == (ring || core)
+                })
+            })
+        };
+        assert!(finder(0, 0) && finder(width - 7, 0) && finder(0, width - 7));
+        assert!(!finder(width - 7, width - 7));
+    }
+
+    #[test]
+    fn the_svg_keeps_its_accessible_frame_and_quiet_zone() {
+        let svg = qr_svg(LINK);
+        assert!(svg.contains("role=\"img\" aria-label=\"QR code for the phone app\""));
+        let size: usize = between(&svg, "viewBox=\"0 0 ", " ").parse().expect("size");
+        assert_eq!(svg.matches("<path").count(), 1);
+        assert!(between(&svg, "<path d=\"", "\"").starts_with("M4 4h7v1h-7z"));
+        assert_eq!((size - 8 - 17) % 4, 0, "a normal QR version's width");
+    }
+
+    #[test]
+    fn text_too_long_for_any_symbol_draws_nothing() {
+        assert_eq!(qr_svg(&"x".repeat(8_000)), "");
+    }
 }
 
 #[cfg(test)]
