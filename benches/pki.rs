@@ -39,6 +39,7 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use time::OffsetDateTime;
 use vouch::eam::challenges::{Challenges, MAX_PENDING, Subject};
+use vouch::eam::i18n::Lang;
 use vouch::eam::pki_pages::{MobileWait, mobile_wait};
 use vouch::pki::challenge::{ChallengeAlgorithm, verify_challenge};
 use vouch::pki::config::{
@@ -331,6 +332,7 @@ fn waiting_page(c: &mut Criterion) {
     let link = "vouch-pki://sign?api=https%3A%2F%2Fmfa.example.com%2Feam%2Fmobile%2Frespond\
 &challenge_id=q1w2e3r4t5y6u7i8o9p0aa&challenge=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
     let page = MobileWait {
+        lang: Lang::En,
         action: "/eam/mobile",
         wait: "/eam/mobile/wait",
         transaction: &"t".repeat(400),
