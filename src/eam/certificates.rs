@@ -10,11 +10,12 @@
 //! - A refusal is the certificate's fault and the user may try another; an outage ends the
 //!   sign-in with `temporarily_unavailable`.
 
+use super::step::bad_request;
 use std::sync::Arc;
 
 use super::claims::Candidate;
 use super::i18n::{Lang, Message, Text, text};
-use super::pages::{self, Page};
+use super::pages::Page;
 use super::transaction::Transaction;
 use crate::app::App;
 use crate::factor::Method;
@@ -206,34 +207,6 @@ pub(crate) async fn finish(
         return bad_request(lang, text(lang, Text::Finished));
     }
     super::issue(app, txn, method, now, source).await
-}
-
-/// A 400 page titled in the user's language.
-pub(crate) fn bad_request(lang: Lang, message: &str) -> Page {
-    let title = text(lang, Text::ProblemTitle);
-    pages::problem_in(lang, http::StatusCode::BAD_REQUEST, title, message)
-}
-
-/// Opens the form's sealed transaction for `method`: it must be this appliance's, unused and
-/// offering the method, or the answer is why not, for a 400 page (in `lang` where the user
-/// can act on it). Expiry is for the caller to answer, since it posts to Entra.
-pub(crate) fn open(
-    app: &App,
-    sealed: Option<&str>,
-    method: Method,
-    lang: Lang,
-) -> Result<Transaction, &'static str> {
-    let txn = match sealed.map(|s| app.transactions.open(s)) {
-        Some(Ok(txn)) => txn,
-        _ => return Err("This sign-in is not one this appliance started."),
-    };
-    if app.transactions.is_used(&txn) {
-        return Err(text(lang, Text::Finished));
-    }
-    if !txn.offers.iter().any(|o| o.method == method) {
-        return Err("This sign-in does not offer that way of signing in.");
-    }
-    Ok(txn)
 }
 
 #[cfg(test)]

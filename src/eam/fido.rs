@@ -12,9 +12,9 @@
 use bytes::Bytes;
 use http::{Request, StatusCode};
 
-use super::form;
 use super::i18n::{Lang, Text, text};
 use super::pages::{self, MethodPage, Page, button, escape, hidden};
+use super::step::{self, bad_request};
 use super::transaction::{Transaction, TransactionError};
 use crate::admission::Stage;
 use crate::app::App;
@@ -51,11 +51,6 @@ put('authenticator_data',b64e(c.response.authenticatorData));\
 put('signature',b64e(c.response.signature));put('outcome','ok');f.submit();},\
 function(e){put('outcome',e&&e.name==='NotAllowedError'?'cancelled':'failed');f.submit();});}\
 go.addEventListener('click',run);if(d.auto==='1')run();";
-
-fn bad_request(lang: Lang, message: &str) -> Page {
-    let title = text(lang, Text::ProblemTitle);
-    pages::problem_in(lang, StatusCode::BAD_REQUEST, title, message)
-}
 
 /// The page that runs the ceremony for the user's keys; `None` when they have none. With
 /// `auto` it starts on load; otherwise on the button, which browsers that want a user
@@ -155,16 +150,11 @@ where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let source = crate::app::Peer::source_of(&req);
-    let lang = Lang::of(&req);
-    let body = match super::read_form(req, &app.config).await {
-        Ok(body) => body,
+    let posted = match step::read(app, req, FIELDS).await {
+        Ok(posted) => posted,
         Err(page) => return page,
     };
-    let fields = match form::parse(&body, FIELDS) {
-        Ok(fields) => fields,
-        Err(e) => return bad_request(lang, &format!("The form could not be read: {e}.")),
-    };
+    let (source, lang) = (posted.source, posted.lang);
     let [
         sealed,
         action,
@@ -173,18 +163,11 @@ where
         client_data,
         auth_data,
         signature,
-    ] = fields;
-
-    let txn = match sealed.as_deref().map(|s| app.transactions.open(s)) {
-        Some(Ok(txn)) => txn,
-        _ => return bad_request(lang, "This sign-in is not one this appliance started."),
+    ] = posted.fields;
+    let txn = match step::open(app, sealed.as_deref(), Some(Method::Fido), lang) {
+        Ok(txn) => txn,
+        Err(page) => return *page,
     };
-    if app.transactions.is_used(&txn) {
-        return bad_request(lang, text(lang, Text::Finished));
-    }
-    if !txn.offers.iter().any(|o| o.method == Method::Fido) {
-        return bad_request(lang, "This sign-in does not use a security key.");
-    }
     let now = app.clock.now();
     let end = async |error, why| {
         super::method::end(app, &txn, (Some(Method::Fido), &source, lang), error, why).await

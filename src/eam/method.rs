@@ -9,16 +9,12 @@
 use bytes::Bytes;
 use http::{Request, StatusCode};
 
-use super::form;
 use super::i18n::{Lang, Text, text};
 use super::pages::{self, Answer, MethodPage, Page};
+use super::step;
 use super::transaction::Transaction;
 use crate::app::App;
 use crate::factor::Method;
-
-fn bad_request(message: &str) -> Page {
-    pages::problem(StatusCode::BAD_REQUEST, "Sign-in cannot continue", message)
-}
 
 /// `POST /eam/method`: the user chose `method`, or cancelled the sign-in.
 pub async fn post<B>(app: &App, req: Request<B>) -> Page
@@ -26,25 +22,16 @@ where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let source = crate::app::Peer::source_of(&req);
-    let lang = Lang::of(&req);
-    let body = match super::read_form(req, &app.config).await {
-        Ok(body) => body,
+    let posted = match step::read(app, req, ["txn", "method", "action"]).await {
+        Ok(posted) => posted,
         Err(page) => return page,
     };
-    let [sealed, method, action] = match form::parse(&body, ["txn", "method", "action"]) {
-        Ok(fields) => fields,
-        Err(e) => return bad_request(&format!("The form could not be read: {e}.")),
+    let (source, lang) = (posted.source, posted.lang);
+    let [sealed, method, action] = posted.fields;
+    let txn = match step::open(app, sealed.as_deref(), None, lang) {
+        Ok(txn) => txn,
+        Err(page) => return *page,
     };
-    let txn = match sealed.as_deref().map(|s| app.transactions.open(s)) {
-        Some(Ok(txn)) => txn,
-        _ => return bad_request("This sign-in is not one this appliance started."),
-    };
-    if app.transactions.is_used(&txn) {
-        return bad_request(
-            "This sign-in has already finished. Start again from the sign-in page.",
-        );
-    }
     let now = app.clock.now();
     if now >= txn.expires {
         let (error, why) = ("temporarily_unavailable", "transaction expired");
@@ -64,7 +51,10 @@ where
     }
     match offered {
         Some(method) => start(app, &txn, method, &source, lang).await,
-        None => bad_request("That way of signing in is not offered for this sign-in."),
+        None => step::bad_request(
+            lang,
+            "That way of signing in is not offered for this sign-in.",
+        ),
     }
 }
 
@@ -166,7 +156,7 @@ pub(super) async fn end(
     why: &'static str,
 ) -> Page {
     if app.transactions.consume(txn, app.clock.now()).is_err() {
-        return bad_request("This sign-in has already finished.");
+        return step::bad_request(lang, text(lang, Text::Finished));
     }
     let outcome = super::Outcome {
         tid: &txn.tid,

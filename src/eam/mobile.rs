@@ -19,13 +19,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 
-use super::certificates::{self, bad_request};
+use super::certificates;
 use super::challenges::{ChallengeError, State, Subject};
 use super::form;
 use super::i18n::{Lang, Text, text};
 use super::mobile_api::json;
 use super::pages::Page;
 use super::pki_pages::{self, MobileWait};
+use super::step::{self, bad_request};
 use super::transaction::Transaction;
 use crate::app::App;
 use crate::factor::Method;
@@ -96,19 +97,15 @@ where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let source = crate::app::Peer::source_of(&req);
-    let lang = Lang::of(&req);
-    let body = match super::read_form(req, &app.config).await {
-        Ok(body) => body,
+    let posted = match step::read(app, req, ["txn", "challenge", "action"]).await {
+        Ok(posted) => posted,
         Err(page) => return page,
     };
-    let [sealed, id, action] = match form::parse(&body, ["txn", "challenge", "action"]) {
-        Ok(fields) => fields,
-        Err(e) => return bad_request(lang, &format!("The form could not be read: {e}.")),
-    };
-    let txn = match certificates::open(app, sealed.as_deref(), Method::MobilePki, lang) {
+    let (source, lang) = (posted.source, posted.lang);
+    let [sealed, id, action] = posted.fields;
+    let txn = match step::open(app, sealed.as_deref(), Some(Method::MobilePki), lang) {
         Ok(txn) => txn,
-        Err(why) => return bad_request(lang, why),
+        Err(page) => return *page,
     };
     let outcome = certificates::outcome(&txn, Method::MobilePki, &source);
     let end = async |error, why| certificates::end(app, (&txn, lang), &outcome, error, why).await;

@@ -16,6 +16,7 @@ pub mod otp;
 pub mod pages;
 pub mod pki_pages;
 pub mod smart_card;
+pub mod step;
 pub mod transaction;
 
 use bytes::Bytes;

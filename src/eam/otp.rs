@@ -7,9 +7,9 @@
 use bytes::Bytes;
 use http::{Request, StatusCode};
 
-use super::form;
 use super::i18n::{Lang, Text, fill, text};
 use super::pages::{self, Answer, MethodPage, Page};
+use super::step;
 use super::transaction::{Transaction, TransactionError};
 use crate::admission::Stage;
 use crate::app::App;
@@ -17,37 +17,21 @@ use crate::factor::Method;
 use crate::factor::limiter::Allowance;
 use crate::factor::otp::{self, OtpError};
 
-fn bad_request(message: &str) -> Page {
-    pages::problem(StatusCode::BAD_REQUEST, "Sign-in cannot continue", message)
-}
-
 pub async fn post<B>(app: &App, req: Request<B>) -> Page
 where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let source = crate::app::Peer::source_of(&req);
-    let lang = Lang::of(&req);
-    let body = match super::read_form(req, &app.config).await {
-        Ok(body) => body,
+    let posted = match step::read(app, req, ["txn", "code", "action"]).await {
+        Ok(posted) => posted,
         Err(page) => return page,
     };
-    let [sealed, code, action] = match form::parse(&body, ["txn", "code", "action"]) {
-        Ok(fields) => fields,
-        Err(e) => return bad_request(&format!("The form could not be read: {e}.")),
+    let (source, lang) = (posted.source, posted.lang);
+    let [sealed, code, action] = posted.fields;
+    let txn = match step::open(app, sealed.as_deref(), Some(Method::Totp), lang) {
+        Ok(txn) => txn,
+        Err(page) => return *page,
     };
-    let txn = match sealed.as_deref().map(|s| app.transactions.open(s)) {
-        Some(Ok(txn)) => txn,
-        _ => return bad_request("This sign-in is not one this appliance started."),
-    };
-    if app.transactions.is_used(&txn) {
-        return bad_request(
-            "This sign-in has already finished. Start again from the sign-in page.",
-        );
-    }
-    if !txn.offers.iter().any(|o| o.method == Method::Totp) {
-        return bad_request("This sign-in does not use a one-time code.");
-    }
     let now = app.clock.now();
     let sub = super::hashed(&txn.sub);
     let crid = txn.client_request_id.as_deref().unwrap_or("-");
@@ -72,7 +56,7 @@ where
                 let _ = outcome.record(app, error, why).await;
                 super::ending(lang, &txn, error, why)
             }
-            Err(_) => bad_request("This sign-in has already finished."),
+            Err(_) => step::bad_request(lang, text(lang, Text::Finished)),
         }
     };
     if now >= txn.expires {
@@ -81,7 +65,7 @@ where
     match action.as_deref() {
         Some("verify") => {}
         Some("cancel") => return end("access_denied", "user cancelled").await,
-        _ => return bad_request("The form did not say whether to verify or cancel."),
+        _ => return step::bad_request(lang, "The form did not say whether to verify or cancel."),
     }
     let fill = app.signer.fill();
     let Some(_ticket) = app.admission.admit(Stage::InTransaction, fill) else {
@@ -110,7 +94,7 @@ where
 
     match app.transactions.consume(&txn, now) {
         Ok(()) => super::issue(app, &txn, Method::Totp, now, &source).await,
-        Err(TransactionError::Used) => bad_request("This sign-in has already finished."),
+        Err(TransactionError::Used) => step::bad_request(lang, text(lang, Text::Finished)),
         Err(e) => {
             tracing::error!(error = %e, "transaction could not be closed");
             let _ = outcome

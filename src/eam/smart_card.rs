@@ -14,11 +14,11 @@
 use bytes::Bytes;
 use http::Request;
 
-use super::certificates::{self, bad_request};
-use super::form;
+use super::certificates;
 use super::i18n::{Lang, Text, text};
 use super::pages::Page;
 use super::pki_pages;
+use super::step::{self, bad_request};
 use super::transaction::Transaction;
 use crate::admission::Stage;
 use crate::app::App;
@@ -53,20 +53,16 @@ where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let source = crate::app::Peer::source_of(&req);
-    let lang = Lang::of(&req);
     let chain = req.extensions().get::<ClientChain>().cloned();
-    let body = match super::read_form(req, &app.config).await {
-        Ok(body) => body,
+    let posted = match step::read(app, req, ["txn", "action"]).await {
+        Ok(posted) => posted,
         Err(page) => return page,
     };
-    let [sealed, action] = match form::parse(&body, ["txn", "action"]) {
-        Ok(fields) => fields,
-        Err(e) => return bad_request(lang, &format!("The form could not be read: {e}.")),
-    };
-    let txn = match certificates::open(app, sealed.as_deref(), Method::SmartCard, lang) {
+    let (source, lang) = (posted.source, posted.lang);
+    let [sealed, action] = posted.fields;
+    let txn = match step::open(app, sealed.as_deref(), Some(Method::SmartCard), lang) {
         Ok(txn) => txn,
-        Err(why) => return bad_request(lang, why),
+        Err(page) => return *page,
     };
     let outcome = certificates::outcome(&txn, Method::SmartCard, &source);
     let end = async |error, why| certificates::end(app, (&txn, lang), &outcome, error, why).await;
