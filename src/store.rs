@@ -432,25 +432,36 @@ fn read_file(path: &Path) -> Result<StoreFile, StoreError> {
 }
 
 fn write_atomically(path: &Path, file: &StoreFile) -> Result<(), StoreError> {
-    let tmp = path.with_extension("json.tmp");
     let bytes = serde_json::to_vec_pretty(file).unwrap_or_default();
+    replace_file(path, &bytes).map_err(|(at, e)| io_err(&at)(e))
+}
+
+/// Replaces `path` with `bytes`, readable by its owner only, so that a crash leaves the old
+/// file or the new one: a synced temporary file renamed over it, then the directory synced.
+/// An error names the file it happened on.
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), (PathBuf, std::io::Error)> {
+    let tmp = path.with_extension("json.tmp");
     let mut out = OpenOptions::new()
         .create(true)
         .truncate(true)
         .write(true)
         .mode(0o600)
         .open(&tmp)
-        .map_err(io_err(&tmp))?;
-    out.write_all(&bytes)
+        .map_err(|e| at(&tmp, e))?;
+    out.write_all(bytes)
         .and_then(|()| out.sync_all())
-        .map_err(io_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_err(path))?;
+        .map_err(|e| at(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| at(path, e))?;
     if let Some(dir) = path.parent() {
         File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(io_err(dir))?;
+            .map_err(|e| at(dir, e))?;
     }
     Ok(())
+}
+
+fn at(path: &Path, error: std::io::Error) -> (PathBuf, std::io::Error) {
+    (path.to_owned(), error)
 }
 
 /// The key systemd passes as the credential `store.key` (`LoadCredential=`), if it does.

@@ -7,8 +7,7 @@ mod common;
 mod fido_support;
 
 use common::*;
-use entra_sim::Page;
-use entra_sim::authenticator::{AttestationKey, Attested, Authenticator, Format};
+use entra_sim::authenticator::{AttestationKey, Authenticator, Format};
 use fido_support::*;
 use vouch::jose::b64url_encode;
 
@@ -166,23 +165,6 @@ async fn allow_list_stand(trusted: &Vendor) -> (Stand, tempfile::TempDir) {
         roots.display().to_string()
     );
     (Stand::start_with("", &tenant).await, dir)
-}
-
-async fn submit_attested(stand: &Stand, page: &Page, attested: Attested) -> Page {
-    let form = page.form().expect("enrol form");
-    let client_data = b64url_encode(&attested.client_data_json);
-    let object = b64url_encode(&attested.attestation_object);
-    let fields = [
-        ("outcome", "ok"),
-        ("client_data_json", client_data.as_str()),
-        ("attestation_object", object.as_str()),
-        ("name", "Vendor key"),
-    ];
-    stand
-        .browser
-        .submit(&form, &fields)
-        .await
-        .expect("answered")
 }
 
 fn model_key() -> Authenticator {

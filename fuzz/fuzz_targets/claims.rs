@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use libfuzzer_sys::fuzz_target;
-use vouch::eam::claims::{self, ClaimsError, MAX_CLAIMS_LEN, Requested};
+use vouch::eam::claims::{self, Candidate, ClaimsError, MAX_CLAIMS_LEN, Requested};
 use vouch::factor::Method;
 
 fuzz_target!(|data: &[u8]| {
@@ -33,7 +33,12 @@ fuzz_target!(|data: &[u8]| {
     if let Some(amr) = &requested.amr {
         check_list(amr);
     }
-    check_offers(&requested, &[Method::Totp]);
+    let hardware_card = Candidate {
+        method: Method::SmartCard,
+        amr: "hwk",
+    };
+    let every = [Method::Totp.into(), Method::Fido.into(), hardware_card];
+    check_offers(&requested, &every);
     check_offers(&requested, &[]);
 });
 
@@ -45,15 +50,16 @@ fn check_list(values: &[String]) {
     }
 }
 
-fn check_offers(requested: &Requested, methods: &[Method]) {
-    let offers = claims::negotiate(requested, methods);
-    assert!(offers.len() <= methods.len());
+fn check_offers(requested: &Requested, candidates: &[Candidate]) {
+    let offers = claims::negotiate(requested, candidates);
+    assert!(offers.len() <= candidates.len());
     for offer in &offers {
-        assert!(methods.contains(&offer.method));
+        let offered = |c: &Candidate| c.method == offer.method && c.amr == offer.amr;
+        assert!(candidates.iter().any(offered));
         assert!(requested.acr.contains(&offer.acr));
         assert!(claims::acr_accepts(&offer.acr).contains(&offer.method.factor_type()));
         if let Some(amr) = &requested.amr {
-            assert!(amr.iter().any(|a| a == offer.method.amr()));
+            assert!(amr.iter().any(|a| *a == offer.amr));
         }
     }
 }

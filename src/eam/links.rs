@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
-use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -172,19 +171,8 @@ fn read(path: &Path) -> Result<LinkFile, LinkError> {
 }
 
 fn write(path: &Path, file: &LinkFile) -> Result<(), LinkError> {
-    let tmp = path.with_extension("json.tmp");
     let bytes = serde_json::to_vec_pretty(file).unwrap_or_default();
-    let mut out = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io(&tmp))?;
-    out.write_all(&bytes)
-        .and_then(|()| out.sync_all())
-        .map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))
+    crate::store::replace_file(path, &bytes).map_err(|(at, e)| io(&at)(e))
 }
 
 /// A lifetime such as `15m`, `2h`, `900s` or `900` (seconds), within the allowed range.

@@ -4,7 +4,7 @@
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
 
 use entra_sim::Page;
-use entra_sim::authenticator::{Authenticator, Format, Signed};
+use entra_sim::authenticator::{Attested, Authenticator, Format, Signed};
 use vouch::eam::links::Link;
 use vouch::jose::{b64url_decode, b64url_encode};
 
@@ -47,6 +47,11 @@ pub async fn open_link(stand: &Stand, token: &str) -> Page {
 
 pub async fn register(stand: &Stand, page: &Page, key: &mut Authenticator, format: Format) -> Page {
     let attested = key.register(&challenge(page), format);
+    submit_attested(stand, page, attested).await
+}
+
+/// Posts what `navigator.credentials.create` gave back on the enrolment page's form.
+pub async fn submit_attested(stand: &Stand, page: &Page, attested: Attested) -> Page {
     let form = page.form().expect("enrol form");
     let client_data = b64url_encode(&attested.client_data_json);
     let object = b64url_encode(&attested.attestation_object);
