@@ -449,6 +449,8 @@ pub fn discovery_document(issuer: &str, routes: &Routes) -> Vec<u8> {
     doc.to_string().into_bytes()
 }
 
+/// The origin (`https://host[:port]`) of an HTTPS URL such as the issuer: the URL up to its
+/// path.
 pub(crate) fn issuer_origin(issuer: &str) -> &str {
     let after_scheme = issuer.strip_prefix("https://").unwrap_or(issuer);
     match after_scheme.find('/') {

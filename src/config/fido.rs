@@ -45,7 +45,7 @@ pub(super) fn relying_party(
     raw: RawFido,
     issuer: &str,
 ) -> Result<RelyingParty, (&'static str, String)> {
-    let issuer_origin = origin_of(issuer);
+    let issuer_origin = crate::app::issuer_origin(issuer).to_owned();
     let issuer_host = host_of(&issuer_origin).to_owned();
     let id = raw.rp_id.unwrap_or_else(|| issuer_host.clone());
     check_rp_id(&id).map_err(|p| ("rp_id", p))?;
@@ -126,12 +126,6 @@ pub fn parse_aaguid(text: &str) -> Result<[u8; 16], String> {
         *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
     }
     Ok(out)
-}
-
-fn origin_of(url: &str) -> String {
-    let rest = url.strip_prefix("https://").unwrap_or(url);
-    let host = rest.split('/').next().unwrap_or_default();
-    format!("https://{host}")
 }
 
 fn host_of(origin: &str) -> &str {

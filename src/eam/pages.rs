@@ -217,9 +217,9 @@ fn answer_page(
         escape(redirect_uri),
         text(lang, Text::Continue),
     );
-    let origin = origin_of(redirect_uri);
+    let origin = crate::app::issuer_origin(redirect_uri);
     let html = document(lang, title, &n, &body, script);
-    respond(StatusCode::OK, html, csp(&n, &origin))
+    respond(StatusCode::OK, html, csp(&n, origin))
 }
 
 /// A hidden form field with an escaped value.
@@ -228,12 +228,6 @@ pub fn hidden(name: &str, value: &str) -> String {
         "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
         escape(value)
     )
-}
-
-pub(crate) fn origin_of(url: &str) -> String {
-    let rest = url.strip_prefix("https://").unwrap_or(url);
-    let host = rest.split('/').next().unwrap_or_default();
-    format!("https://{host}")
 }
 
 /// A step of a method, in the common design: a heading, the body, and an optional script

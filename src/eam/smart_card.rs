@@ -37,12 +37,12 @@ fn page(app: &App, lang: Lang, sealed: &str, message: Option<&str>) -> Page {
         .as_ref()
         .map(|c| c.origin.as_str())
         .unwrap_or_default();
-    let issuer = crate::eam::pages::origin_of(&app.config.issuer);
+    let issuer = crate::app::issuer_origin(&app.config.issuer);
     let to = pki_pages::SmartCardForm {
         verify: &format!("{origin}{}", app.routes.smart_card),
         verify_origin: origin,
         cancel: &format!("{issuer}{}", app.routes.method),
-        cancel_origin: &issuer,
+        cancel_origin: issuer,
     };
     pki_pages::smart_card(lang, &to, sealed, message)
 }
