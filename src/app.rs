@@ -22,7 +22,7 @@ use crate::factor::otp::UsedSteps;
 use crate::factor::spent::SpentJournal;
 use crate::provision::{self, ProvisionError};
 use crate::signer::{PublishedKey, SignerPool};
-use crate::store::{CredentialStore, StoreError};
+use crate::store::{CredentialStore, FidoCounters, StoreError};
 
 /// What a shed sign-in is told to wait before trying again.
 const RETRY_AFTER_SECS: u32 = 2;
@@ -62,6 +62,11 @@ pub enum StartError {
     Signer(#[from] crate::signer::backend::KeySetError),
     #[error("spent-code log in {dir}: {detail}")]
     SpentCodes {
+        dir: std::path::PathBuf,
+        detail: String,
+    },
+    #[error("security-key counter log in {dir}: {detail}")]
+    FidoCounters {
         dir: std::path::PathBuf,
         detail: String,
     },
@@ -172,6 +177,8 @@ pub struct App {
     pub links: Arc<crate::eam::links::EnrolLinks>,
     pub used_steps: Arc<UsedSteps>,
     pub spent: Arc<SpentJournal>,
+    /// Security keys' signature counters as sign-ins move them.
+    pub fido_counters: Arc<FidoCounters>,
     pub limiter: Arc<FactorLimits>,
     pub admission: Arc<Admission>,
     /// Certificate trust stores, loaded with the configuration; CRLs refresh in the background.
@@ -205,6 +212,11 @@ impl App {
                 detail: e.to_string(),
             }
         })?;
+        let fido_counters =
+            FidoCounters::open(&config.state_dir).map_err(|e| StartError::FidoCounters {
+                dir: config.state_dir.clone(),
+                detail: e.to_string(),
+            })?;
         let keys = EntraKeys::new(&config.tenants).map_err(StartError::Keys)?;
         let oversight = crate::oversight::Oversight::open(&config.operations, &config.state_dir)?;
         let routes = Routes::new(&config.issuer);
@@ -224,6 +236,7 @@ impl App {
             links: Arc::new(crate::eam::links::EnrolLinks::new(&config.state_dir)),
             used_steps: Arc::new(UsedSteps::restore(used)),
             spent: Arc::new(spent),
+            fido_counters: Arc::new(fido_counters),
             oversight: Arc::new(oversight),
             discovery,
             config,
@@ -295,6 +308,7 @@ impl App {
             links: self.links.clone(),
             used_steps: self.used_steps.clone(),
             spent: self.spent.clone(),
+            fido_counters: self.fido_counters.clone(),
             oversight: self.oversight.clone(),
             config,
         })

@@ -22,8 +22,11 @@ use crate::factor::otp::TotpParams;
 use crate::jose::{b64url_decode, b64url_encode};
 use crate::seal::{self, Sealer};
 
+pub mod counters;
 mod fido;
-pub use fido::{FidoCredential, MAX_FIDO_PER_USER};
+pub mod journal;
+pub use counters::FidoCounters;
+pub use fido::{FidoCredential, MAX_FIDO_PER_USER, NewFido};
 
 const FILE: &str = "credentials.json";
 const LOCK: &str = "credentials.lock";

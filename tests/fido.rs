@@ -33,10 +33,8 @@ async fn a_key_enrolled_through_a_link_signs_in_with_amr_fido_and_moves_its_coun
         .validate(&token, &expected())
         .expect("Entra accepts the token");
     assert_eq!(claims["amr"], serde_json::json!(["fido"]));
-    assert_eq!(
-        stand.app.store.fido(TENANT, USER_OID)[0].sign_count,
-        key.counter
-    );
+    let id = &stand.app.store.fido(TENANT, USER_OID)[0].id;
+    assert_eq!(stand.app.fido_counters.current(id, 0), key.counter);
 
     let again = answer_with(&stand, &page, &signed, &[]).await;
     assert_eq!(
@@ -107,7 +105,8 @@ async fn a_counter_that_goes_back_is_refused_as_a_cloned_key() {
     answer(&sign_in(&stand, &mut key).await);
     key.counter = 0;
     assert_posted_error(&sign_in(&stand, &mut key).await, "access_denied");
-    assert_eq!(stand.app.store.fido(TENANT, USER_OID)[0].sign_count, 2);
+    let id = &stand.app.store.fido(TENANT, USER_OID)[0].id;
+    assert_eq!(stand.app.fido_counters.current(id, 0), 2);
 }
 
 #[tokio::test]

@@ -73,13 +73,20 @@ fn an_operator_issues_a_link_then_lists_and_revokes_keys_without_an_appliance() 
     store
         .add_fido(TENANT, USER_OID, None, credential("b2"))
         .expect("add");
+    let counters = vouch::store::FidoCounters::open(&state).expect("counters");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime
+        .block_on(counters.advance("b2", 3, 9))
+        .expect("a sign-in moved b2's counter");
     let user = ["--tenant", TENANT, "--oid", USER_OID];
     let list = run_vouch(dir.path(), &[&["fido", "list"][..], &user].concat());
     let listed = text(&list.stdout);
     assert!(
-        listed.contains("a1 \"Blue key\"") && listed.contains("counter=3"),
+        listed.contains("a1 \"Blue key\" aaguid=00000000-0000-0000-0000-000000000000")
+            && listed.contains("counter=3\n"),
         "{listed}"
     );
+    assert!(listed.contains("counter=9"), "{listed}");
 
     let revoke = run_vouch(
         dir.path(),

@@ -167,8 +167,11 @@ pub fn run(command: FidoCommand) -> Result<(), CliError> {
             if keys.is_empty() {
                 println!("{oid} in {tid} has no security keys");
             }
+            let counters = crate::store::counters::read(&config.state_dir)
+                .map_err(|e| CliError::Other(format!("security-key counters: {e}")))?;
             for key in keys {
-                println!("{}", describe(&key));
+                let count = counters.get(&key.id).copied().unwrap_or(key.sign_count);
+                println!("{}", describe(&key, count));
             }
             Ok(())
         }
@@ -184,12 +187,12 @@ fn open_store(config: &Config) -> Result<CredentialStore, CliError> {
     CredentialStore::open(&config.state_dir).map_err(|e| CliError::Other(e.to_string()))
 }
 
-/// One line per key: ID, name, model, enrolment time and counter.
-fn describe(key: &FidoCredential) -> String {
+/// One line per key: ID, name, model, enrolment time and its latest counter, `count`.
+fn describe(key: &FidoCredential, count: u32) -> String {
     let created = crate::signer::keyring::unix_time(key.created);
     format!(
         "{} {:?} aaguid={} enrolled={created} counter={}",
-        key.id, key.name, key.aaguid, key.sign_count
+        key.id, key.name, key.aaguid, count
     )
 }
 
@@ -268,7 +271,8 @@ pub fn keys(app: &App, tid: &str, oid: &str) -> Result<Value, String> {
         .map(|k| {
             json!({
                 "id": k.id, "name": k.name, "aaguid": k.aaguid, "created": k.created,
-                "sign_count": k.sign_count, "backup_eligible": k.backup_eligible,
+                "sign_count": app.fido_counters.current(&k.id, k.sign_count),
+                "backup_eligible": k.backup_eligible,
             })
         })
         .collect();

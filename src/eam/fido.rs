@@ -216,7 +216,7 @@ where
         signature: &signature,
     };
     let started = std::time::Instant::now();
-    let verified = verify(app, &txn, &assertion);
+    let verified = verify(app, &txn, &assertion).await;
     app.oversight
         .step(crate::oversight::Step::Factor, started.elapsed());
     if let Err(why) = verified {
@@ -244,7 +244,11 @@ fn decode_all(fields: [(Option<String>, usize); 4]) -> Option<[Vec<u8>; 4]> {
 
 /// Verifies the assertion against the user's enrolled key and moves its counter; the
 /// reason for the audit trail when refused.
-fn verify(app: &App, txn: &Transaction, assertion: &Assertion<'_>) -> Result<(), &'static str> {
+async fn verify(
+    app: &App,
+    txn: &Transaction,
+    assertion: &Assertion<'_>,
+) -> Result<(), &'static str> {
     let sub = super::hashed(&txn.sub);
     let keys = app.store.fido(&txn.tid, &txn.oid);
     let wanted = b64url_encode(assertion.credential_id);
@@ -252,7 +256,8 @@ fn verify(app: &App, txn: &Transaction, assertion: &Assertion<'_>) -> Result<(),
         tracing::debug!(tid = %txn.tid, sub, "security key refused: not enrolled for the user");
         return Err("security key not enrolled");
     };
-    let stored = stored(key).ok_or("security key record damaged")?;
+    let seen = app.fido_counters.current(&key.id, key.sign_count);
+    let stored = stored(key, seen).ok_or("security key record damaged")?;
     let challenge = app.transactions.challenge(txn);
     let policy = policy(app, &txn.tid);
     let checked = webauthn::verify_assertion(
@@ -273,13 +278,10 @@ fn verify(app: &App, txn: &Transaction, assertion: &Assertion<'_>) -> Result<(),
             return Err("security key refused");
         }
     };
-    let moved = app.store.record_fido_use(
-        &txn.tid,
-        &txn.oid,
-        &key.id,
-        key.sign_count,
-        verified.sign_count,
-    );
+    let moved = app
+        .fido_counters
+        .advance(&key.id, seen, verified.sign_count)
+        .await;
     moved.map_err(|e| {
         tracing::debug!(tid = %txn.tid, sub, error = %e, "security key counter not moved");
         "security key counter not moved"
@@ -305,11 +307,12 @@ impl Stored {
     }
 }
 
-fn stored(key: &FidoCredential) -> Option<Stored> {
+/// A stored credential's bytes, with the counter it last signed with.
+fn stored(key: &FidoCredential, sign_count: u32) -> Option<Stored> {
     Some(Stored {
         id: b64url_decode(&key.id, "credential id").ok()?,
         public_key: b64url_decode(&key.public_key, "public key").ok()?,
-        sign_count: key.sign_count,
+        sign_count,
         backup_eligible: key.backup_eligible,
     })
 }

@@ -1,9 +1,10 @@
 //! Users' WebAuthn credentials in the credential store.
 //!
 //! A credential is public material (its ID and COSE public key), so it is stored in clear,
-//! beside what a sign-in must update: the signature counter. The counter moves by
-//! compare-and-set under the store lock, so two sign-ins racing with one key cannot both
-//! win. A credential ID belongs to one user only.
+//! with the signature counter it was enrolled with; sign-ins move the counter in
+//! [`FidoCounters`](super::FidoCounters). A credential ID belongs to one user only.
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,7 @@ pub struct FidoCredential {
     pub id: String,
     /// The COSE_Key, base64url.
     pub public_key: String,
+    /// The signature counter at enrolment.
     pub sign_count: u32,
     pub backup_eligible: bool,
     /// The authenticator model, 8-4-4-4-12 hex.
@@ -45,6 +47,15 @@ impl FidoCredential {
     }
 }
 
+/// A credential to add for a user.
+pub struct NewFido<'a> {
+    pub tenant: &'a str,
+    pub oid: &'a str,
+    /// A UPN to find the user by; `None` keeps any the user has.
+    pub upn: Option<&'a str>,
+    pub credential: FidoCredential,
+}
+
 impl CredentialStore {
     /// The user's WebAuthn credentials, oldest first.
     pub fn fido(&self, tenant: &str, oid: &str) -> Vec<FidoCredential> {
@@ -66,62 +77,46 @@ impl CredentialStore {
         upn: Option<&str>,
         credential: FidoCredential,
     ) -> Result<(), StoreError> {
-        let key = user_key(tenant, oid);
-        self.update(|file| {
-            let owner = file
-                .users
-                .iter()
-                .find(|(_, u)| u.fido.iter().any(|c| c.id == credential.id));
-            if let Some((owner, _)) = owner {
-                let (tenant, oid) = owner.split_once('/').unwrap_or((owner, ""));
-                return Err(StoreError::KeyEnrolled {
-                    tenant: tenant.into(),
-                    oid: oid.into(),
-                });
-            }
-            let user = file.users.entry(key.clone()).or_default();
-            if user.fido.len() >= MAX_FIDO_PER_USER {
-                return Err(StoreError::TooManyKeys {
-                    tenant: tenant.into(),
-                    oid: oid.into(),
-                });
-            }
-            user.fido.push(credential);
-            if let Some(upn) = upn {
-                user.upn = Some(upn.to_owned());
-            }
-            Ok(())
-        })
+        let new = NewFido {
+            tenant,
+            oid,
+            upn,
+            credential,
+        };
+        self.add_fido_many(std::slice::from_ref(&new))
     }
 
-    /// Moves a credential's counter from `seen` to `count`; refuses if another sign-in moved
-    /// it first or the credential is gone. A key that never counts (both zero) costs no write.
-    pub fn record_fido_use(
-        &self,
-        tenant: &str,
-        oid: &str,
-        id: &str,
-        seen: u32,
-        count: u32,
-    ) -> Result<(), StoreError> {
-        if seen == 0 && count == 0 {
-            return Ok(());
-        }
-        let key = user_key(tenant, oid);
+    /// Adds many users' credentials in one rewrite of the file: either every one is added or,
+    /// on any refusal, none is.
+    pub fn add_fido_many(&self, new: &[NewFido<'_>]) -> Result<(), StoreError> {
         self.update(|file| {
-            let credential = file
+            let mut owners: HashMap<String, String> = file
                 .users
-                .get_mut(&key)
-                .and_then(|u| u.fido.iter_mut().find(|c| c.id == id))
-                .ok_or_else(|| StoreError::NoSuchKey {
-                    tenant: tenant.into(),
-                    oid: oid.into(),
-                    id: id.into(),
-                })?;
-            if credential.sign_count != seen {
-                return Err(StoreError::CounterMoved);
+                .iter()
+                .flat_map(|(user, u)| u.fido.iter().map(|c| (c.id.clone(), user.clone())))
+                .collect();
+            for new in new {
+                if let Some(owner) = owners.get(&new.credential.id) {
+                    let (tenant, oid) = owner.split_once('/').unwrap_or((owner, ""));
+                    return Err(StoreError::KeyEnrolled {
+                        tenant: tenant.into(),
+                        oid: oid.into(),
+                    });
+                }
+                let key = user_key(new.tenant, new.oid);
+                let user = file.users.entry(key.clone()).or_default();
+                if user.fido.len() >= MAX_FIDO_PER_USER {
+                    return Err(StoreError::TooManyKeys {
+                        tenant: new.tenant.into(),
+                        oid: new.oid.into(),
+                    });
+                }
+                user.fido.push(new.credential.clone());
+                if let Some(upn) = new.upn {
+                    user.upn = Some(upn.to_owned());
+                }
+                owners.insert(new.credential.id.clone(), key);
             }
-            credential.sign_count = count;
             Ok(())
         })
     }
@@ -233,18 +228,25 @@ mod tests {
     }
 
     #[test]
-    fn the_counter_moves_only_from_the_value_the_sign_in_saw() {
+    fn many_keys_are_added_at_once_or_none_when_one_is_refused() {
         let (_dir, store) = store();
-        store.add_fido(T, U, None, credential("a", 5)).expect("add");
-        store.record_fido_use(T, U, "a", 5, 6).expect("moved");
-        assert_eq!(store.fido(T, U)[0].sign_count, 6);
-        let stale = store.record_fido_use(T, U, "a", 5, 7);
-        assert_eq!(stale, Err(StoreError::CounterMoved));
-        let gone = store.record_fido_use(T, U, "b", 6, 7);
+        let new = |oid, id| NewFido {
+            tenant: T,
+            oid,
+            upn: None,
+            credential: credential(id, 0),
+        };
+        store
+            .add_fido_many(&[new(U, "a"), new(V, "b")])
+            .expect("added");
+        assert_eq!(store.fido(T, V), vec![credential("b", 0)]);
+
+        let clash = store.add_fido_many(&[new(U, "c"), new(V, "c")]);
         assert!(
-            matches!(gone, Err(StoreError::NoSuchKey { .. })),
-            "{gone:?}"
+            matches!(clash, Err(StoreError::KeyEnrolled { .. })),
+            "{clash:?}"
         );
+        assert_eq!(store.fido(T, U), vec![credential("a", 0)]);
     }
 
     #[test]
