@@ -74,10 +74,16 @@ impl Authenticator {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
             .expect("P-256 key generation");
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref())
-            .expect("P-256 key");
         let mut credential_id = vec![0; 32];
         rng.fill(&mut credential_id).expect("random credential ID");
+        Self::with_key(rp_id, origin, pkcs8.as_ref(), credential_id)
+    }
+
+    /// The key whose P-256 PKCS#8 document is `pkcs8`, known to the relying party by
+    /// `credential_id`, counting from zero.
+    pub fn with_key(rp_id: &str, origin: &str, pkcs8: &[u8], credential_id: Vec<u8>) -> Self {
+        let key =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8).expect("P-256 key");
         Authenticator {
             rp_id: rp_id.into(),
             origin: origin.into(),

@@ -6,8 +6,10 @@
 //! code (HMAC), or for mobile PKI the phone's certificate verified for the user through the
 //! appliance's own `pki::verify_client_offline` with a loaded trust store (the phone CA is
 //! the root, so one ECDSA signature check; no revocation source) and the phone's ES256
-//! signature over the challenge through `pki::challenge::verify_challenge`. The RSA
-//! signatures dominate. A load run divides the appliance's throughput per busy core by this
+//! signature over the challenge through `pki::challenge::verify_challenge`; for FIDO2, the
+//! transaction's WebAuthn challenge derived and a security key's ES256 assertion over it
+//! verified through `factor::webauthn::verify_assertion` (the key's signing is the
+//! browser's side and is not timed). The RSA signatures dominate. A load run divides the appliance's throughput per busy core by this
 //! bound; the rest of the gap is TLS, HTTP, HTML and scheduling.
 //!
 //! The bound is measured twice: on one core while the others idle, and on every core at once,
@@ -16,12 +18,14 @@
 //! physical core, caches or power budget with busy neighbours does less than one that runs
 //! alone, whoever the neighbours are.
 
+use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::encoding::AsDer as _;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use entra_sim::authenticator::Authenticator;
 use entra_sim::{APP_ID, Authority, SigningKey, TENANT, USER_OID, USER_SUB};
 use serde::Serialize;
 use vouch::eam::claims::Offer;
@@ -29,6 +33,9 @@ use vouch::eam::transaction::{Transaction, Transactions};
 use vouch::entra::Cloud;
 use vouch::factor::Method;
 use vouch::factor::otp::{self, TotpParams};
+use vouch::factor::webauthn::{
+    Assertion, RelyingParty, StoredCredential, UserVerification, verify_assertion,
+};
 use vouch::jose::hint::{EntraKey, Expectations, UnverifiedHint};
 use vouch::jose::token::{self, IdTokenClaims};
 use vouch::pki::challenge::{ChallengeAlgorithm, verify_challenge};
@@ -61,6 +68,8 @@ pub struct BoundReport {
     pub chain_verify_us: f64,
     /// Mobile PKI only: the phone's signature over the challenge; 0 for OTP.
     pub challenge_verify_us: f64,
+    /// FIDO2 only: the challenge derived and the security key's assertion verified.
+    pub assertion_verify_us: f64,
     pub token_sign_us: f64,
     pub signin_us: f64,
     /// One core while the others idle.
@@ -75,6 +84,11 @@ impl BoundReport {
     pub fn text(&self) -> String {
         let factor = if self.factor == Factor::Otp.name() {
             format!("  TOTP verify        {:>9.1} µs\n", self.totp_verify_us)
+        } else if self.factor == Factor::Fido.name() {
+            format!(
+                "  assertion verify   {:>9.1} µs\n",
+                self.assertion_verify_us
+            )
         } else {
             format!(
                 "  chain verify       {:>9.1} µs\n  challenge verify   {:>9.1} µs\n",
@@ -112,6 +126,7 @@ struct Inputs {
     seed: Vec<u8>,
     params: TotpParams,
     phone: PhoneInputs,
+    key: KeyInputs,
     transactions: Transactions,
     signer: SoftwareSigner,
 }
@@ -122,6 +137,28 @@ struct PhoneInputs {
     chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     challenge: [u8; 32],
     signature: Vec<u8>,
+}
+
+/// A security key and what the appliance knows of it.
+struct KeyInputs {
+    rp: RelyingParty,
+    key: RefCell<Authenticator>,
+    public_key_cose: Vec<u8>,
+}
+
+impl KeyInputs {
+    fn new() -> KeyInputs {
+        let origin = "https://localhost:8443";
+        let key = Authenticator::new("localhost", origin);
+        KeyInputs {
+            rp: RelyingParty {
+                id: "localhost".into(),
+                origins: vec![origin.into()],
+            },
+            public_key_cose: key.public_key_cose(),
+            key: RefCell::new(key),
+        }
+    }
 }
 
 const UPN: &str = "user0@loadtest.example";
@@ -178,6 +215,7 @@ impl Inputs {
             seed: b"12345678901234567890".to_vec(),
             params: TotpParams::default(),
             phone: PhoneInputs::new()?,
+            key: KeyInputs::new(),
             transactions: Transactions::default(),
             signer,
         })
@@ -192,6 +230,7 @@ struct Spent {
     totp: Duration,
     chain: Duration,
     challenge: Duration,
+    assertion: Duration,
     token: Duration,
 }
 
@@ -241,7 +280,7 @@ fn measure_slice(inputs: &Inputs, secs: Duration) -> Result<BoundReport, BoundEr
         iterations += 1;
     }
     let per = |d: Duration| d.as_secs_f64() * 1e6 / iterations as f64;
-    let factor = spent.totp + spent.chain + spent.challenge;
+    let factor = spent.totp + spent.chain + spent.challenge + spent.assertion;
     let signin_us = per(spent.hint + spent.transaction + factor + spent.token);
     Ok(BoundReport {
         factor: inputs.factor.name(),
@@ -251,6 +290,7 @@ fn measure_slice(inputs: &Inputs, secs: Duration) -> Result<BoundReport, BoundEr
         totp_verify_us: per(spent.totp),
         chain_verify_us: per(spent.chain),
         challenge_verify_us: per(spent.challenge),
+        assertion_verify_us: per(spent.assertion),
         token_sign_us: per(spent.token),
         signin_us,
         signins_per_sec: 1e6 / signin_us,
@@ -292,6 +332,7 @@ fn one_signin(inputs: &Inputs, spent: &mut Spent) -> Result<(), BoundError> {
     match inputs.factor {
         Factor::Otp => totp(inputs, spent, now)?,
         Factor::MobilePki => phone(inputs, &txn, spent, now)?,
+        Factor::Fido => security_key(inputs, &txn, spent)?,
     }
 
     let t = Instant::now();
@@ -350,11 +391,45 @@ fn phone(
     Ok(())
 }
 
-fn transaction(sub: String, factor: Factor, now: i64) -> Transaction {
-    let (method, amr) = match factor {
-        Factor::Otp => (Method::Totp, factor.amr()),
-        Factor::MobilePki => (Method::MobilePki, factor.amr()),
+/// The appliance's part of a security-key sign-in: the transaction's challenge, then the
+/// key's assertion over it against the enrolled credential.
+fn security_key(inputs: &Inputs, txn: &Transaction, spent: &mut Spent) -> Result<(), BoundError> {
+    let key = &inputs.key;
+    let challenge = inputs.transactions.challenge(txn);
+    let signed = key.key.borrow_mut().assert(&challenge);
+    let credential = StoredCredential {
+        id: &signed.credential_id,
+        public_key_cose: &key.public_key_cose,
+        sign_count: 0,
+        backup_eligible: false,
     };
+    let assertion = Assertion {
+        credential_id: &signed.credential_id,
+        client_data_json: &signed.client_data_json,
+        authenticator_data: &signed.authenticator_data,
+        signature: &signed.signature,
+    };
+
+    let t = Instant::now();
+    let challenge = inputs.transactions.challenge(txn);
+    let policy = UserVerification::Required;
+    verify_assertion(&key.rp, policy, &challenge, &credential, &assertion).map_err(|e| {
+        BoundError::Refused {
+            step: "security-key check",
+            detail: e.to_string(),
+        }
+    })?;
+    spent.assertion += t.elapsed();
+    Ok(())
+}
+
+fn transaction(sub: String, factor: Factor, now: i64) -> Transaction {
+    let method = match factor {
+        Factor::Otp => Method::Totp,
+        Factor::MobilePki => Method::MobilePki,
+        Factor::Fido => Method::Fido,
+    };
+    let amr = factor.amr();
     Transaction {
         id: Transaction::new_id(),
         tid: TENANT.into(),
@@ -426,6 +501,21 @@ mod tests {
         assert_eq!(report.cores, cores);
         assert!(report.busy_signins_per_sec > 0.0);
         assert!(report.text().contains(&format!("all {cores} cores busy")));
+    }
+
+    #[test]
+    fn the_fido_bound_verifies_a_security_key_assertion_instead_of_a_code() {
+        let report = measure(Duration::from_millis(10), Factor::Fido).unwrap();
+        assert_eq!(report.factor, "fido");
+        assert_eq!(report.totp_verify_us + report.chain_verify_us, 0.0);
+        assert!(report.assertion_verify_us > 0.0);
+        let parts = report.hint_verify_us
+            + report.transaction_seal_open_us
+            + report.assertion_verify_us
+            + report.token_sign_us;
+        assert!((parts - report.signin_us).abs() < 1e-6 * parts);
+        assert!(report.text().contains("assertion verify"));
+        assert!(!report.text().contains("TOTP") && !report.text().contains("chain"));
     }
 
     #[test]

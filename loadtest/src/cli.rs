@@ -100,7 +100,8 @@ pub struct RawRun {
     /// Open loop: most sign-ins in flight at once; later ones wait, and their wait counts.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub max_in_flight: usize,
-    /// The second factor the users prove: a TOTP code, or a phone's signed challenge.
+    /// The second factor the users prove: a TOTP code, a phone's signed challenge, or a
+    /// security key's assertion.
     #[arg(long, value_enum, default_value_t = Factor::Otp)]
     pub factor: Factor,
 }
@@ -430,7 +431,7 @@ mod tests {
     }
 
     #[test]
-    fn the_factor_is_otp_unless_mobile_pki_is_asked_for() {
+    fn the_factor_is_otp_unless_another_is_asked_for() {
         let factor = |args: &[&str]| match parse(args).unwrap() {
             Command::Run(plan) => plan.factor,
             Command::Bound { factor, .. } => factor,
@@ -446,6 +447,8 @@ mod tests {
             factor(&["bound", "--factor", "mobile-pki"]),
             Factor::MobilePki
         );
+        assert_eq!(factor(&["run", "--factor", "fido"]), Factor::Fido);
+        assert_eq!(factor(&["bound", "--factor", "fido"]), Factor::Fido);
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //!   `/eam/mobile/respond`; then the page's form posted with `continue`. The phone's answer
 //!   is decided before `/eam/mobile/respond` returns, so the tool posts Continue at once
 //!   rather than long-polling `/eam/mobile/wait` as the page's script would.
+//! - Security key: Entra's form posted for a key holder (choosing `fido` if offered several
+//!   methods); the security-key page read (transaction, challenge and the allowed credential
+//!   from its form); the key's assertion posted to `/eam/fido` as the page's script posts
+//!   it, whose answer goes to Entra.
 //!
 //! Every answer that is not the next step of a good sign-in is a [`Failure`], named by kind
 //! so that a report can count them. Hints, codes, challenges and tokens never appear in a
@@ -24,6 +28,7 @@ use http::StatusCode;
 
 use crate::client::{Browser, ClientError, Page};
 use crate::hints::HintBook;
+use crate::keys::KeyRing;
 use crate::phones::PhoneBook;
 use crate::users::Users;
 use crate::waiting::{self, Waiting};
@@ -41,6 +46,8 @@ pub enum Factor {
     Otp,
     /// A challenge signed by the key of the user's phone certificate.
     MobilePki,
+    /// A WebAuthn assertion from the user's security key.
+    Fido,
 }
 
 impl Factor {
@@ -48,6 +55,7 @@ impl Factor {
         match self {
             Factor::Otp => "otp",
             Factor::MobilePki => "mobile-pki",
+            Factor::Fido => "fido",
         }
     }
 
@@ -56,6 +64,7 @@ impl Factor {
         match self {
             Factor::Otp => "otp",
             Factor::MobilePki => "hwk",
+            Factor::Fido => "fido",
         }
     }
 }
@@ -71,6 +80,8 @@ pub enum Step {
     Otp,
     /// The phone's JSON posted to `/eam/mobile/respond`.
     Phone,
+    /// The security key's assertion posted; its answer goes to Entra.
+    Key,
     /// The waiting page's Continue posted; its answer goes to Entra.
     Answer,
 }
@@ -82,6 +93,7 @@ impl Step {
             Step::Choose => "choose",
             Step::Otp => "otp",
             Step::Phone => "phone",
+            Step::Key => "key",
             Step::Answer => "answer",
         }
     }
@@ -122,6 +134,13 @@ pub enum Failure {
     },
     /// The tool could not issue the user's phone certificate.
     NoPhone,
+    /// The security-key page is not one the key can answer.
+    KeyPage {
+        step: Step,
+        why: &'static str,
+    },
+    /// The run has no security keys, or none for the user.
+    NoKey,
     /// The appliance refused the phone's answer with this JSON error code.
     PhoneRefused {
         code: String,
@@ -148,6 +167,8 @@ impl Failure {
             Failure::CodeRefused => "otp_code_refused".into(),
             Failure::WaitingPage { step, why } => format!("{}_waiting_page_{why}", step.name()),
             Failure::NoPhone => "phone_not_issued".into(),
+            Failure::KeyPage { step, why } => format!("{}_key_page_{why}", step.name()),
+            Failure::NoKey => "key_not_held".into(),
             Failure::PhoneRefused { code } => format!("phone_refused_{code}"),
             Failure::NotApproved => "answer_not_approved".into(),
             Failure::StateMismatch => "answer_state_mismatch".into(),
@@ -181,6 +202,7 @@ pub struct Timings {
     pub choose: Option<Duration>,
     pub otp: Option<Duration>,
     pub phone: Option<Duration>,
+    pub key: Option<Duration>,
     pub answer: Option<Duration>,
 }
 
@@ -191,6 +213,7 @@ pub struct Paths {
     pub method: String,
     pub mobile: String,
     pub respond: String,
+    pub fido: String,
 }
 
 impl Default for Paths {
@@ -200,6 +223,7 @@ impl Default for Paths {
             method: "/eam/method".into(),
             mobile: "/eam/mobile".into(),
             respond: "/eam/mobile/respond".into(),
+            fido: "/eam/fido".into(),
         }
     }
 }
@@ -212,6 +236,8 @@ pub struct Flow {
     pub factor: Factor,
     /// Every user's phone; needed for the mobile-PKI factor only.
     pub phones: Option<Arc<PhoneBook>>,
+    /// The key holders' security keys; needed for the FIDO2 factor only.
+    pub keys: Option<Arc<KeyRing>>,
     pub paths: Paths,
 }
 
@@ -343,6 +369,7 @@ impl Flow {
         match self.factor {
             Factor::Otp => self.sign_in_otp(browser, user).await,
             Factor::MobilePki => (None, self.sign_in_mobile(browser, user).await),
+            Factor::Fido => (None, self.sign_in_key(browser, user).await),
         }
     }
 
@@ -372,15 +399,7 @@ impl Flow {
         let (page, pending) = self.post_authorize(browser, user).await?;
         timings.authorize = started.elapsed();
 
-        let (step, page) = match next_form(Step::Authorize, &page)? {
-            form if form.action == self.paths.method => {
-                let started = Instant::now();
-                let page = self.choose(browser, &form).await?;
-                timings.choose = Some(started.elapsed());
-                (Step::Choose, page)
-            }
-            _ => (Step::Authorize, page),
-        };
+        let (step, page) = self.choose_if_asked(browser, page, &mut timings).await?;
         let waiting = self.read_waiting(step, &page)?;
 
         timings.phone = Some(self.phone_answers(browser, user, &waiting).await?);
@@ -396,11 +415,71 @@ impl Flow {
         Ok(timings)
     }
 
-    /// Presses the choice page's mobile-PKI button.
+    async fn sign_in_key(&self, browser: &Browser, user: usize) -> Result<Timings, Failure> {
+        let mut timings = Timings::default();
+        let started = Instant::now();
+        let (page, pending) = self.post_authorize(browser, user).await?;
+        timings.authorize = started.elapsed();
+        let (step, page) = self.choose_if_asked(browser, page, &mut timings).await?;
+        let ceremony = self.read_ceremony(step, &page)?;
+
+        let keys = self.keys.as_ref().ok_or(Failure::NoKey)?;
+        if !ceremony.allows(&keys.credential_id(user)) {
+            return Err(Failure::KeyPage {
+                step,
+                why: "key_not_allowed",
+            });
+        }
+        let signed = keys.assert(user, &ceremony.challenge);
+        let encode = vouch::jose::b64url_encode;
+        let fields = [
+            ("txn", ceremony.txn.clone()),
+            ("outcome", "ok".to_owned()),
+            ("credential_id", encode(&signed.credential_id)),
+            ("client_data_json", encode(&signed.client_data_json)),
+            ("authenticator_data", encode(&signed.authenticator_data)),
+            ("signature", encode(&signed.signature)),
+        ];
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let started = Instant::now();
+        let page = browser
+            .post_form(&self.paths.fido, &fields)
+            .await
+            .map_err(|e| Failure::client(Step::Key, e))?;
+        self.check_answer(Step::Key, &page, &pending)?;
+        timings.key = Some(started.elapsed());
+        Ok(timings)
+    }
+
+    /// The page after Entra's form, past the choice page if the user was offered several
+    /// methods: with the step it answered.
+    async fn choose_if_asked(
+        &self,
+        browser: &Browser,
+        page: Page,
+        timings: &mut Timings,
+    ) -> Result<(Step, Page), Failure> {
+        match next_form(Step::Authorize, &page)? {
+            form if form.action == self.paths.method => {
+                let started = Instant::now();
+                let page = self.choose(browser, &form).await?;
+                timings.choose = Some(started.elapsed());
+                Ok((Step::Choose, page))
+            }
+            _ => Ok((Step::Authorize, page)),
+        }
+    }
+
+    /// Presses the choice page's button for the run's factor.
     async fn choose(&self, browser: &Browser, form: &Form) -> Result<Page, Failure> {
         let step = Step::Choose;
         let txn = form.get("txn").ok_or(Failure::UnexpectedPage { step })?;
-        let fields = [("txn", txn), ("method", "mobile_pki")];
+        let method = match self.factor {
+            Factor::Otp => "totp",
+            Factor::MobilePki => "mobile_pki",
+            Factor::Fido => "fido",
+        };
+        let fields = [("txn", txn), ("method", method)];
         browser
             .post_form(&self.paths.method, &fields)
             .await
@@ -424,6 +503,20 @@ impl Flow {
             step,
             why: e.kind(),
         })
+    }
+
+    fn read_ceremony(&self, step: Step, page: &Page) -> Result<Ceremony, Failure> {
+        let form = next_form(step, page)?;
+        if form.action == REDIRECT_URI {
+            let error = form
+                .get("error")
+                .map_or_else(|| "nothing".into(), known_error);
+            return Err(Failure::Posted { step, error });
+        }
+        if form.action != self.paths.fido {
+            return Err(Failure::UnexpectedPage { step });
+        }
+        Ceremony::read(&page.body, &form).map_err(|why| Failure::KeyPage { step, why })
     }
 
     /// The phone signs the challenge and posts its JSON. Returns how long the appliance took
@@ -458,6 +551,55 @@ impl Flow {
                 },
             })
     }
+}
+
+/// What the security-key page gives the key: the page is external input, so only the form's
+/// transaction and the challenge and allowed credentials on its data attributes are read,
+/// each bounded.
+struct Ceremony {
+    txn: String,
+    challenge: Vec<u8>,
+    allowed: String,
+}
+
+/// The longest challenge the tool's keys sign, and the longest list of allowed credentials.
+const MAX_CEREMONY_CHALLENGE: usize = 1024;
+const MAX_ALLOWED: usize = 16 * 1024;
+
+impl Ceremony {
+    fn read(html: &str, form: &Form) -> Result<Ceremony, &'static str> {
+        let txn = form
+            .get("txn")
+            .filter(|t| !t.is_empty())
+            .ok_or("no_transaction")?;
+        let challenge = data_attribute(html, "challenge")
+            .filter(|c| c.len() <= MAX_CEREMONY_CHALLENGE)
+            .and_then(|c| vouch::jose::b64url_decode(c, "challenge").ok())
+            .filter(|c| !c.is_empty())
+            .ok_or("bad_challenge")?;
+        let allowed = data_attribute(html, "ids")
+            .filter(|ids| ids.len() <= MAX_ALLOWED)
+            .ok_or("no_credentials")?;
+        Ok(Ceremony {
+            txn: txn.to_owned(),
+            challenge,
+            allowed: allowed.to_owned(),
+        })
+    }
+
+    /// Whether the page lets the key with `credential_id` answer.
+    fn allows(&self, credential_id: &[u8]) -> bool {
+        let id = vouch::jose::b64url_encode(credential_id);
+        self.allowed.split(' ').any(|allowed| allowed == id)
+    }
+}
+
+/// The value of the first `data-NAME` attribute on the page.
+fn data_attribute<'a>(html: &'a str, name: &str) -> Option<&'a str> {
+    let needle = format!(" data-{name}=\"");
+    let start = html.find(&needle)? + needle.len();
+    let len = html[start..].find('"')?;
+    Some(&html[start..start + len])
 }
 
 /// The form of a 200 page, or the failure the page stands for.
@@ -554,6 +696,42 @@ mod tests {
         };
         assert_eq!(page.kind(), "choose_waiting_page_no_link");
         assert_eq!(Factor::MobilePki.name(), "mobile-pki");
+    }
+
+    #[test]
+    fn the_key_reads_only_a_bounded_challenge_and_the_allowed_ids_from_its_page() {
+        let page = |challenge: &str| {
+            format!(
+                "<form id=\"fido\" method=\"post\" action=\"/eam/fido\" \
+                 data-challenge=\"{challenge}\" data-rp-id=\"localhost\" data-ids=\"AQID BAUG\">\
+                 <input type=\"hidden\" name=\"txn\" value=\"sealed\"></form>"
+            )
+        };
+        let html = page("AAEC");
+        let form = Form::parse(&html).unwrap();
+        let ceremony = Ceremony::read(&html, &form).unwrap();
+        assert_eq!(ceremony.challenge, [0, 1, 2]);
+        assert_eq!(ceremony.txn, "sealed");
+        assert!(ceremony.allows(&[4, 5, 6]));
+        assert!(!ceremony.allows(&[4, 5]));
+
+        for (challenge, why) in [("", "bad_challenge"), ("!!", "bad_challenge")] {
+            let html = page(challenge);
+            let form = Form::parse(&html).unwrap();
+            assert_eq!(
+                Ceremony::read(&html, &form).err(),
+                Some(why),
+                "{challenge:?}"
+            );
+        }
+        let long = page(&"A".repeat(MAX_CEREMONY_CHALLENGE + 4));
+        let form = Form::parse(&long).unwrap();
+        assert_eq!(Ceremony::read(&long, &form).err(), Some("bad_challenge"));
+        let failure = Failure::KeyPage {
+            step: Step::Authorize,
+            why: "bad_challenge",
+        };
+        assert_eq!(failure.kind(), "authorize_key_page_bad_challenge");
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! `hint.max_age_secs` old (600 s by default). A background task re-signs hints that age.
 //!
 //! A hint carries the user's UPN as `preferred_username` only for the mobile-PKI factor: the
-//! stand's trust store binds certificates by UPN, so a hint without one is offered TOTP
-//! alone and an OTP run goes straight to the code page.
+//! stand's trust store binds certificates by UPN, so a hint without one is not offered the
+//! phone: an OTP run goes straight to the code page and a FIDO2 run to the security-key page.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -131,13 +131,13 @@ impl HintBook {
     }
 }
 
-/// The user's UPN as `preferred_username` for the mobile-PKI factor, none for OTP.
+/// The user's UPN as `preferred_username` for the mobile-PKI factor, none for the others.
 fn set_username(claims: &mut serde_json::Value, factor: Factor, upn: &str) {
     let Some(claims) = claims.as_object_mut() else {
         return;
     };
     match factor {
-        Factor::Otp => drop(claims.remove("preferred_username")),
+        Factor::Otp | Factor::Fido => drop(claims.remove("preferred_username")),
         Factor::MobilePki => drop(claims.insert("preferred_username".into(), upn.into())),
     }
 }

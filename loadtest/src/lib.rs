@@ -15,6 +15,7 @@ pub mod cli;
 pub mod client;
 pub mod flow;
 pub mod hints;
+pub mod keys;
 pub mod loopback;
 pub mod memory;
 pub mod phones;

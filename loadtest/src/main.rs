@@ -99,10 +99,10 @@ fn prepare(plan: &PreparePlan) -> anyhow::Result<()> {
     };
     let stand = Stand::prepare(&plan.dir, plan.users, appliance, entra)?;
     println!(
-        "Prepared {} users in {}.\nStart the appliance with:\n\n  \
+        "Prepared {} users and as many key holders in {}.\nStart the appliance with:\n\n  \
          vouch serve --config {}\n\nthen run, for example:\n\n  \
          vouch-loadtest run --target https://{} --dir {} --pid $(pgrep -n vouch) --rate 100\n\n\
-         (add --factor mobile-pki for the phone sign-in)\n",
+         (add --factor mobile-pki for the phone sign-in, --factor fido for security keys)\n",
         stand.users.len(),
         stand.dir.display(),
         stand.config_path().display(),

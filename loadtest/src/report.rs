@@ -65,6 +65,7 @@ struct Tally {
     choose: Latencies,
     otp: Latencies,
     phone: Latencies,
+    key: Latencies,
     answer: Latencies,
     signin: Latencies,
     failures: BTreeMap<String, u64>,
@@ -89,6 +90,7 @@ impl Recorder {
             (&mut tally.choose, timings.choose),
             (&mut tally.otp, timings.otp),
             (&mut tally.phone, timings.phone),
+            (&mut tally.key, timings.key),
             (&mut tally.answer, timings.answer),
         ] {
             if let Some(latency) = step {
@@ -130,6 +132,7 @@ impl Recorder {
             choose: tally.choose.summary(),
             otp: tally.otp.summary(),
             phone: tally.phone.summary(),
+            key: tally.key.summary(),
             answer: tally.answer.summary(),
             signin: tally.signin.summary(),
         };
@@ -153,6 +156,8 @@ pub struct Steps {
     pub otp: Percentiles,
     /// The phone's signed answer posted to `/eam/mobile/respond`, until it was approved.
     pub phone: Percentiles,
+    /// The security key's assertion posted to `/eam/fido`, until the answer to Entra arrived.
+    pub key: Percentiles,
     /// The waiting page's Continue posted, until the answer to Entra arrived (mobile PKI).
     pub answer: Percentiles,
     /// The whole sign-in, from its intended start (open loop) or its start (closed loop).
@@ -178,7 +183,7 @@ pub struct Efficiency {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunReport {
     pub mode: String,
-    /// The factor the users proved: `otp` or `mobile-pki`.
+    /// The factor the users proved: `otp`, `mobile-pki` or `fido`.
     pub factor: String,
     pub target: String,
     pub users: usize,
@@ -260,6 +265,7 @@ fn latency_table(steps: &Steps) -> String {
         ("choose", steps.choose),
         ("otp", steps.otp),
         ("phone", steps.phone),
+        ("key", steps.key),
         ("answer", steps.answer),
         ("sign-in", steps.signin),
     ];

@@ -18,6 +18,7 @@ use crate::cli::{Appliance as Source, Common};
 use crate::client::{Agent, ClientError};
 use crate::flow::{Factor, Flow, Paths};
 use crate::hints::HintBook;
+use crate::keys::KeyRing;
 use crate::phones::{PhoneBook, PhoneCa, PhoneError};
 use crate::procstat::{ProcError, Process};
 use crate::schedule::UserPool;
@@ -101,11 +102,18 @@ impl Session {
         let relying = discover(&origin, &pem).await?;
         let process = pid.map(Process::new).transpose()?;
 
-        let users = Arc::new(stand_users(&stand, common.users)?);
+        let keys = match factor {
+            Factor::Fido => Some(Arc::new(key_ring(&stand, common.users)?)),
+            Factor::Otp | Factor::MobilePki => None,
+        };
+        let users = match &keys {
+            Some(keys) => keys.users.clone(),
+            None => Arc::new(stand_users(&stand, common.users)?),
+        };
         let hints = Arc::new(HintBook::new(entra.clone(), users.clone(), factor));
         sign_hints(&hints, users.len()).await;
         let phones = match factor {
-            Factor::Otp => None,
+            Factor::Otp | Factor::Fido => None,
             Factor::MobilePki => Some(issue_phones(&stand, &users).await?),
         };
         let flow = Arc::new(Flow {
@@ -114,6 +122,7 @@ impl Session {
             relying,
             factor,
             phones,
+            keys,
             paths: Paths::default(),
         });
         let transaction_ttl =
@@ -157,9 +166,15 @@ impl Session {
         Err(SessionError::FirstSignIn { kind: last })
     }
 
-    /// Stops the background work and the appliance the tool started.
+    /// Stops the background work and the appliance the tool started, and saves the security
+    /// keys' counters.
     pub async fn close(&self) {
         self.refresher.abort();
+        if let Some(keys) = &self.flow.keys
+            && let Err(e) = keys.save_counters()
+        {
+            eprintln!("the security keys' counters were not saved: {e}");
+        }
         let child = self.child.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(child) = child {
             child.stop().await;
@@ -212,6 +227,28 @@ fn stand_users(stand: &Stand, need: usize) -> Result<crate::users::Users, Sessio
     let mut users = stand.users.clone();
     users.list.truncate(need);
     Ok(users)
+}
+
+/// The first `need` key holders of the stand with their keys, for the pages of the stand's
+/// issuer.
+fn key_ring(stand: &Stand, need: usize) -> Result<KeyRing, SessionError> {
+    let issuer = stand.issuer();
+    let rp_id = issuer
+        .trim_start_matches("https://")
+        .split(':')
+        .next()
+        .unwrap_or_default();
+    let tenant = &stand.manifest.tenant;
+    match KeyRing::load(&stand.dir, tenant, need, rp_id, &issuer) {
+        Err(StandError::Damaged { detail, .. }) if detail.starts_with("it holds") => {
+            Err(SessionError::TooFewUsers {
+                dir: stand.dir.display().to_string(),
+                have: stand.users.len(),
+                need,
+            })
+        }
+        loaded => Ok(loaded?),
+    }
 }
 
 async fn start_entra(stand: &Stand) -> Result<Arc<Authority>, SessionError> {

@@ -7,6 +7,7 @@
 //! DIR/phones/          the users' phone CA: ca.pem (a root of the tenant's trust store) and
 //!                      ca.key (0600), which issues each user's phone certificate
 //! DIR/users.json       every user's ids and TOTP seed (0600)
+//! DIR/keys.json        as many key holders' security keys and counters (0600)
 //! DIR/state/           the appliance's state directory, users already enrolled
 //! ```
 //!
@@ -141,6 +142,7 @@ impl Stand {
             users: enrol(&dir.join("state"), users)?,
             manifest,
         };
+        crate::keys::make(dir, &dir.join("state"), TENANT, users)?;
         stand.write_config()?;
         stand.users.save(&dir.join("users.json"))?;
         let bytes = serde_json::to_vec_pretty(&stand.manifest).unwrap_or_default();
@@ -267,7 +269,15 @@ mod tests {
         assert_eq!(config.tenants[0].authority(), "https://127.0.0.1:19443");
 
         let store = CredentialStore::open(&dir.path().join("state")).unwrap();
-        assert_eq!(store.list().len(), 5);
+        let enrolled = store.list();
+        assert_eq!(
+            enrolled.len(),
+            10,
+            "five users with a TOTP seed, five key holders"
+        );
+        let holder = User::key_holder(4);
+        assert_eq!(store.fido(TENANT, &holder.oid).len(), 1);
+        assert!(store.fido(TENANT, &made.users.get(4).oid).is_empty());
         let kid = stand.entra_identity().unwrap().signing.kid;
         assert_eq!(kid, stand.entra_identity().unwrap().signing.kid);
         let again = Stand::prepare(dir.path(), 5, appliance, entra);

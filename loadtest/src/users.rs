@@ -33,10 +33,22 @@ impl User {
     pub fn new(index: usize, seed: &[u8]) -> User {
         User {
             oid: format!("00000000-0000-4000-8000-{index:012x}"),
-            sub: subject(index),
+            sub: subject(&format!("vouch-loadtest/sub/{index}")),
             upn: upn(index),
             seed: URL_SAFE_NO_PAD.encode(seed),
             seed_bytes: seed.to_vec(),
+        }
+    }
+
+    /// Key holder number `index`: a user of the same tenant whose only factor is a security
+    /// key, with ids of their own (the oid's fourth group is `9000`, not `8000`).
+    pub fn key_holder(index: usize) -> User {
+        User {
+            oid: format!("00000000-0000-4000-9000-{index:012x}"),
+            sub: subject(&format!("vouch-loadtest/key-holder/{index}")),
+            upn: format!("key{index}@loadtest.example"),
+            seed: String::new(),
+            seed_bytes: Vec::new(),
         }
     }
 
@@ -50,9 +62,8 @@ fn upn(index: usize) -> String {
     format!("user{index}@loadtest.example")
 }
 
-/// A `sub` shaped like Entra's: 32 bytes of base64url, different for every user.
-fn subject(index: usize) -> String {
-    let input = format!("vouch-loadtest/sub/{index}");
+/// A `sub` shaped like Entra's: 32 bytes of base64url, different for every `input`.
+fn subject(input: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, input.as_bytes());
     URL_SAFE_NO_PAD.encode(digest.as_ref())
 }
@@ -118,6 +129,9 @@ mod tests {
         assert_ne!(a.sub, b.sub);
         assert_eq!(b.upn, "user70000@loadtest.example");
         assert_eq!(a.sub.len(), 43);
+        let holder = User::key_holder(0);
+        assert!(is_guid(&holder.oid));
+        assert_ne!((&holder.oid, &holder.sub), (&a.oid, &a.sub));
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("users.json");

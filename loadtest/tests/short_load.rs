@@ -32,7 +32,15 @@ async fn appliance(stand: &Stand) -> Server {
 async fn short_run(factor: Factor) -> RunReport {
     let dir = tempfile::tempdir().unwrap();
     let (addr, entra) = (free_loopback_port().unwrap(), free_loopback_port().unwrap());
-    let stand = Stand::prepare(dir.path(), USERS, addr, entra).unwrap();
+    Stand::prepare(dir.path(), USERS, addr, entra).unwrap();
+    short_run_in(dir.path(), factor).await
+}
+
+/// A two-second closed loop against an appliance started for the run from the stand in `dir`
+/// and stopped after it.
+async fn short_run_in(dir: &std::path::Path, factor: Factor) -> RunReport {
+    let stand = Stand::load(dir).unwrap();
+    let addr = stand.manifest.appliance;
     let server = appliance(&stand).await;
 
     let common = Common {
@@ -40,7 +48,7 @@ async fn short_run(factor: Factor) -> RunReport {
             addr,
             pid: Some(std::process::id()),
         },
-        dir: Some(dir.path().to_owned()),
+        dir: Some(dir.to_owned()),
         users: USERS,
         json: None,
     };
@@ -85,4 +93,24 @@ async fn a_short_mobile_pki_loop_chooses_the_phone_and_every_hwk_token_validates
     }
     assert_eq!(steps.otp.count, 0);
     assert!(report.efficiency.is_some_and(|e| e.cpu_cores_used > 0.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_key_loads_validate_every_fido_token_and_counters_carry_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, entra) = (free_loopback_port().unwrap(), free_loopback_port().unwrap());
+    Stand::prepare(dir.path(), USERS, addr, entra).unwrap();
+    for run in ["first", "second, on a restarted appliance"] {
+        let report = short_run_in(dir.path(), Factor::Fido).await;
+        assert_eq!(report.errors_total, 0, "{run} run: {}", report.text());
+        assert!(report.signins_ok >= 12, "{run} run: {}", report.text());
+        assert_eq!(report.factor, "fido");
+        let steps = report.latency;
+        assert_eq!(steps.key.count, report.signins_ok, "{}", report.text());
+        assert_eq!(
+            steps.choose.count + steps.otp.count,
+            0,
+            "key holders have one factor"
+        );
+    }
 }
