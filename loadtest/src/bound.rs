@@ -6,7 +6,10 @@
 //! code (HMAC), or for mobile PKI the phone's certificate verified for the user through the
 //! appliance's own `pki::verify_client_offline` with a loaded trust store (the phone CA is
 //! the root, so one ECDSA signature check; no revocation source) and the phone's ES256
-//! signature over the challenge through `pki::challenge::verify_challenge`; for FIDO2, the
+//! signature over the challenge through `pki::challenge::verify_challenge`; for a smart
+//! card the same two checks with the card CA's store, the signature standing for the one the
+//! card makes in the TLS handshake (CertificateVerify, an ES256 verify; the rest of the
+//! handshake is TLS, as for any new connection); for FIDO2, the
 //! transaction's WebAuthn challenge derived and a security key's ES256 assertion over it
 //! verified through `factor::webauthn::verify_assertion` (the key's signing is the
 //! browser's side and is not timed). The RSA signatures dominate. A load run divides the appliance's throughput per busy core by this
@@ -42,8 +45,8 @@ use vouch::pki::challenge::{ChallengeAlgorithm, verify_challenge};
 use vouch::pki::{ExpectedUser, Timestamp, TrustStore, verify_client_offline};
 use vouch::signer::{SoftwareSigner, TokenSigner as _};
 
+use crate::certs::{self, Kind, UserCa};
 use crate::flow::Factor;
-use crate::phones::{self, PhoneCa};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -64,9 +67,10 @@ pub struct BoundReport {
     pub transaction_seal_open_us: f64,
     /// OTP only; 0 for mobile PKI.
     pub totp_verify_us: f64,
-    /// Mobile PKI only: the phone's certificate verified for the user; 0 for OTP.
+    /// Mobile PKI and smart card: the certificate verified for the user; 0 otherwise.
     pub chain_verify_us: f64,
-    /// Mobile PKI only: the phone's signature over the challenge; 0 for OTP.
+    /// Mobile PKI and smart card: the key's signature (over the phone's challenge, or the
+    /// card's in the handshake); 0 otherwise.
     pub challenge_verify_us: f64,
     /// FIDO2 only: the challenge derived and the security key's assertion verified.
     pub assertion_verify_us: f64,
@@ -90,8 +94,13 @@ impl BoundReport {
                 self.assertion_verify_us
             )
         } else {
+            let signature = if self.factor == Factor::SmartCard.name() {
+                "handshake signature"
+            } else {
+                "challenge verify"
+            };
             format!(
-                "  chain verify       {:>9.1} µs\n  challenge verify   {:>9.1} µs\n",
+                "  chain verify       {:>9.1} µs\n  {signature:<19}{:>9.1} µs\n",
                 self.chain_verify_us, self.challenge_verify_us
             )
         };
@@ -125,14 +134,14 @@ struct Inputs {
     issuer: String,
     seed: Vec<u8>,
     params: TotpParams,
-    phone: PhoneInputs,
+    certificate: CertInputs,
     key: KeyInputs,
     transactions: Transactions,
     signer: SoftwareSigner,
 }
 
-/// A phone's answer and the trust store that judges it.
-struct PhoneInputs {
+/// A phone's answer or a card's handshake signature, and the trust store that judges it.
+struct CertInputs {
     store: TrustStore,
     chain: Vec<rustls::pki_types::CertificateDer<'static>>,
     challenge: [u8; 32],
@@ -163,18 +172,18 @@ impl KeyInputs {
 
 const UPN: &str = "user0@loadtest.example";
 
-impl PhoneInputs {
-    fn new() -> Result<PhoneInputs, BoundError> {
+impl CertInputs {
+    fn new(kind: Kind) -> Result<CertInputs, BoundError> {
         let keys = |e: &dyn std::fmt::Display| BoundError::Keys(e.to_string());
-        let ca = PhoneCa::generate().map_err(|e| keys(&e))?;
+        let ca = UserCa::generate(kind).map_err(|e| keys(&e))?;
         let phone = ca.issue(UPN, 1).map_err(|e| keys(&e))?;
-        let config = phones::store_config(TENANT);
+        let config = certs::store_config(kind, TENANT);
         let store = TrustStore::build(&config, vec![ca.cert.clone()], Vec::new(), Vec::new())
             .map_err(|e| keys(&e))?;
         let mut challenge = [0u8; 32];
         aws_lc_rs::rand::fill(&mut challenge).map_err(|e| keys(&e))?;
         let signature = phone.sign(&challenge).map_err(|e| keys(&e))?;
-        Ok(PhoneInputs {
+        Ok(CertInputs {
             store,
             chain: vec![phone.cert],
             challenge,
@@ -214,7 +223,10 @@ impl Inputs {
             issuer,
             seed: b"12345678901234567890".to_vec(),
             params: TotpParams::default(),
-            phone: PhoneInputs::new()?,
+            certificate: CertInputs::new(match factor {
+                Factor::SmartCard => Kind::Card,
+                _ => Kind::Phone,
+            })?,
             key: KeyInputs::new(),
             transactions: Transactions::default(),
             signer,
@@ -331,7 +343,7 @@ fn one_signin(inputs: &Inputs, spent: &mut Spent) -> Result<(), BoundError> {
 
     match inputs.factor {
         Factor::Otp => totp(inputs, spent, now)?,
-        Factor::MobilePki => phone(inputs, &txn, spent, now)?,
+        Factor::MobilePki | Factor::SmartCard => certificate(inputs, &txn, spent, now)?,
         Factor::Fido => security_key(inputs, &txn, spent)?,
     }
 
@@ -354,9 +366,10 @@ fn totp(inputs: &Inputs, spent: &mut Spent, now: i64) -> Result<(), BoundError> 
     Ok(())
 }
 
-/// The appliance's part of a phone's answer: the chain for the transaction's user, then the
-/// signature with the leaf's key, read from the leaf as the appliance reads it.
-fn phone(
+/// The appliance's part of a phone's answer or a card's handshake: the chain for the
+/// transaction's user, then the signature with the leaf's key, read from the leaf as the
+/// appliance reads it.
+fn certificate(
     inputs: &Inputs,
     txn: &Transaction,
     spent: &mut Spent,
@@ -366,7 +379,7 @@ fn phone(
         step,
         detail: e.to_string(),
     };
-    let phone = &inputs.phone;
+    let phone = &inputs.certificate;
     let user = ExpectedUser {
         tid: &txn.tid,
         oid: &txn.oid,
@@ -382,7 +395,7 @@ fn phone(
     let Some(Ok(leaf)) = leaf else {
         return Err(refused("challenge check", &"the leaf does not parse"));
     };
-    let es256 = ChallengeAlgorithm::from_name(phones::ALGORITHM)
+    let es256 = ChallengeAlgorithm::from_name(certs::ALGORITHM)
         .ok_or_else(|| refused("challenge check", &"ES256 is not known"))?;
     let spki = leaf.subject_public_key_info();
     verify_challenge(spki.as_ref(), es256, &phone.challenge, &phone.signature)
@@ -427,6 +440,7 @@ fn transaction(sub: String, factor: Factor, now: i64) -> Transaction {
     let method = match factor {
         Factor::Otp => Method::Totp,
         Factor::MobilePki => Method::MobilePki,
+        Factor::SmartCard => Method::SmartCard,
         Factor::Fido => Method::Fido,
     };
     let amr = factor.amr();
@@ -435,7 +449,7 @@ fn transaction(sub: String, factor: Factor, now: i64) -> Transaction {
         tid: TENANT.into(),
         oid: USER_OID.into(),
         sub,
-        upn: (factor == Factor::MobilePki).then(|| UPN.into()),
+        upn: matches!(factor, Factor::MobilePki | Factor::SmartCard).then(|| UPN.into()),
         nonce: Some("AwABEgEAAAADAOz_BQD0_8Xk".into()),
         state: Some("rQQIARAAjZE9aMNAFMdfk1I".into()),
         client_id: entra_sim::CLIENT_ID.into(),
@@ -516,6 +530,15 @@ mod tests {
         assert!((parts - report.signin_us).abs() < 1e-6 * parts);
         assert!(report.text().contains("assertion verify"));
         assert!(!report.text().contains("TOTP") && !report.text().contains("chain"));
+    }
+
+    #[test]
+    fn the_smart_card_bound_verifies_the_cards_chain_and_handshake_signature() {
+        let report = measure(Duration::from_millis(10), Factor::SmartCard).unwrap();
+        assert_eq!(report.factor, "smart-card");
+        assert_eq!(report.totp_verify_us + report.assertion_verify_us, 0.0);
+        assert!(report.chain_verify_us > 0.0 && report.challenge_verify_us > 0.0);
+        assert!(report.text().contains("chain verify"));
     }
 
     #[test]

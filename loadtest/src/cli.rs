@@ -119,6 +119,10 @@ pub struct RawPrepare {
     /// The loopback port the tool's Entra listens on during runs; a free one when omitted.
     #[arg(long, value_name = "PORT")]
     pub entra_port: Option<u16>,
+    /// The loopback port of the appliance's smart-card listener; the one after --port when
+    /// omitted.
+    #[arg(long, value_name = "PORT")]
+    pub card_port: Option<u16>,
 }
 
 #[derive(Args, Debug)]
@@ -194,6 +198,7 @@ pub struct PreparePlan {
     pub dir: PathBuf,
     pub users: usize,
     pub port: u16,
+    pub card_port: u16,
     pub entra_port: Option<u16>,
 }
 
@@ -333,15 +338,24 @@ impl RawPrepare {
         if !(1..=1_000_000).contains(&self.users) {
             return Err(usage("--users must be 1 to 1000000"));
         }
-        if self.port == 0 || self.entra_port == Some(0) {
+        if self.port == 0 || self.entra_port == Some(0) || self.card_port == Some(0) {
             return Err(usage(
                 "ports must be 1 to 65535; omit --entra-port for a free one",
+            ));
+        }
+        let Some(card_port) = self.card_port.or(self.port.checked_add(1)) else {
+            return Err(usage("--port 65535 leaves no next port; give --card-port"));
+        };
+        if card_port == self.port || Some(card_port) == self.entra_port {
+            return Err(usage(
+                "the appliance, smart-card and Entra ports must differ",
             ));
         }
         Ok(PreparePlan {
             dir: self.dir,
             users: self.users,
             port: self.port,
+            card_port,
             entra_port: self.entra_port,
         })
     }
@@ -448,7 +462,27 @@ mod tests {
             Factor::MobilePki
         );
         assert_eq!(factor(&["run", "--factor", "fido"]), Factor::Fido);
+        assert_eq!(
+            factor(&["run", "--factor", "smart-card"]),
+            Factor::SmartCard
+        );
         assert_eq!(factor(&["bound", "--factor", "fido"]), Factor::Fido);
+    }
+
+    #[test]
+    fn the_smart_card_listener_takes_the_port_after_the_appliances_unless_told() {
+        let card_port = |args: &[&str]| match parse(args).unwrap() {
+            Command::Prepare(plan) => plan.card_port,
+            _ => panic!("a prepare"),
+        };
+        assert_eq!(
+            card_port(&["prepare", "--dir", "d", "--port", "9443"]),
+            9444
+        );
+        assert_eq!(
+            card_port(&["prepare", "--dir", "d", "--card-port", "7000"]),
+            7000
+        );
     }
 
     #[test]
@@ -467,6 +501,26 @@ mod tests {
             &["memory", "--users", "10"],
             &["run", "--factor", "sms"],
             &["bound", "--factor", ""],
+            &["prepare", "--dir", "d", "--port", "65535"],
+            &[
+                "prepare",
+                "--dir",
+                "d",
+                "--port",
+                "8443",
+                "--card-port",
+                "8443",
+            ],
+            &[
+                "prepare",
+                "--dir",
+                "d",
+                "--card-port",
+                "9000",
+                "--entra-port",
+                "9000",
+            ],
+            &["prepare", "--dir", "d", "--card-port", "0"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }

@@ -15,8 +15,8 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// Longest any one request may take before it counts as timed out.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -47,8 +47,13 @@ pub struct Page {
 #[derive(Clone)]
 pub struct Agent {
     origin: Arc<str>,
+    roots: Arc<rustls::RootCertStore>,
+    http1_only: bool,
     connector: HttpsConnector<HttpConnector>,
 }
+
+/// A client certificate chain (leaf first) and its key, as a smart card presents them.
+pub type ClientIdentity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
 impl Agent {
     /// An agent for `origin` that trusts only the PEM certificates in `trusted_pem`.
@@ -64,12 +69,37 @@ impl Agent {
         if roots.is_empty() {
             return Err(trust("file holds no PEM certificate".into()));
         }
+        Agent::build(origin, Arc::new(roots), http1_only, None)
+    }
+
+    /// An agent for `origin`, trusting what this one trusts, that presents `identity` when
+    /// the server asks for a client certificate.
+    pub fn with_client_cert(
+        &self,
+        origin: &str,
+        identity: ClientIdentity,
+    ) -> Result<Agent, ClientError> {
+        Agent::build(origin, self.roots.clone(), self.http1_only, Some(identity))
+    }
+
+    fn build(
+        origin: &str,
+        roots: Arc<rustls::RootCertStore>,
+        http1_only: bool,
+        identity: Option<ClientIdentity>,
+    ) -> Result<Agent, ClientError> {
+        let trust = |detail: String| ClientError::Trust { detail };
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| trust(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots.clone());
+        let mut tls = match identity {
+            None => builder.with_no_client_auth(),
+            Some((chain, key)) => builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| trust(format!("client certificate: {e}")))?,
+        };
         tls.resumption = rustls::client::Resumption::disabled();
         let mut tcp = HttpConnector::new();
         tcp.set_nodelay(true);
@@ -84,8 +114,15 @@ impl Agent {
         };
         Ok(Agent {
             origin: origin.trim_end_matches('/').into(),
+            roots,
+            http1_only,
             connector,
         })
+    }
+
+    /// The origin the agent's browsers talk to.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// A new browser: no connection yet, and none shared with any other browser.

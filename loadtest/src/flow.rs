@@ -11,6 +11,10 @@
 //!   `/eam/mobile/respond`; then the page's form posted with `continue`. The phone's answer
 //!   is decided before `/eam/mobile/respond` returns, so the tool posts Continue at once
 //!   rather than long-polling `/eam/mobile/wait` as the page's script would.
+//! - Smart card: Entra's form posted with the user's UPN in the hint; the choice page posted
+//!   with `smart_card`; the card page's form (which posts to the smart-card listener) posted
+//!   there on a new connection whose handshake presents the user's card certificate, as a
+//!   browser does after the card and PIN prompt; its answer goes to Entra.
 //! - Security key: Entra's form posted for a key holder (choosing `fido` if offered several
 //!   methods); the security-key page read (transaction, challenge and the allowed credential
 //!   from its form); the key's assertion posted to `/eam/fido` as the page's script posts
@@ -26,10 +30,10 @@ use std::time::{Duration, Instant};
 use entra_sim::{CLIENT_ID, DEFAULT_CLAIMS, Expected, Form, REDIRECT_URI, RelyingParty};
 use http::StatusCode;
 
+use crate::certs::CertBook;
 use crate::client::{Browser, ClientError, Page};
 use crate::hints::HintBook;
 use crate::keys::KeyRing;
-use crate::phones::PhoneBook;
 use crate::users::Users;
 use crate::waiting::{self, Waiting};
 
@@ -46,6 +50,8 @@ pub enum Factor {
     Otp,
     /// A challenge signed by the key of the user's phone certificate.
     MobilePki,
+    /// The user's smart-card certificate, presented in a TLS handshake.
+    SmartCard,
     /// A WebAuthn assertion from the user's security key.
     Fido,
 }
@@ -55,6 +61,7 @@ impl Factor {
         match self {
             Factor::Otp => "otp",
             Factor::MobilePki => "mobile-pki",
+            Factor::SmartCard => "smart-card",
             Factor::Fido => "fido",
         }
     }
@@ -64,6 +71,7 @@ impl Factor {
         match self {
             Factor::Otp => "otp",
             Factor::MobilePki => "hwk",
+            Factor::SmartCard => "sc",
             Factor::Fido => "fido",
         }
     }
@@ -82,6 +90,8 @@ pub enum Step {
     Phone,
     /// The security key's assertion posted; its answer goes to Entra.
     Key,
+    /// The card page's form posted to the smart-card listener; its answer goes to Entra.
+    Card,
     /// The waiting page's Continue posted; its answer goes to Entra.
     Answer,
 }
@@ -94,6 +104,7 @@ impl Step {
             Step::Otp => "otp",
             Step::Phone => "phone",
             Step::Key => "key",
+            Step::Card => "card",
             Step::Answer => "answer",
         }
     }
@@ -141,12 +152,16 @@ pub enum Failure {
     },
     /// The run has no security keys, or none for the user.
     NoKey,
+    /// The tool could not issue the user's card, or the stand has no smart-card listener.
+    NoCard,
     /// The appliance refused the phone's answer with this JSON error code.
     PhoneRefused {
         code: String,
     },
     /// The waiting page came back after Continue: the phone's approval was not seen.
     NotApproved,
+    /// The card page came back: the appliance refused the card.
+    CardRefused,
     StateMismatch,
     NoToken,
     Token {
@@ -169,8 +184,10 @@ impl Failure {
             Failure::NoPhone => "phone_not_issued".into(),
             Failure::KeyPage { step, why } => format!("{}_key_page_{why}", step.name()),
             Failure::NoKey => "key_not_held".into(),
+            Failure::NoCard => "card_not_issued".into(),
             Failure::PhoneRefused { code } => format!("phone_refused_{code}"),
             Failure::NotApproved => "answer_not_approved".into(),
+            Failure::CardRefused => "card_refused".into(),
             Failure::StateMismatch => "answer_state_mismatch".into(),
             Failure::NoToken => "answer_without_token".into(),
             Failure::Token { reason } => format!("token_{reason}"),
@@ -203,6 +220,7 @@ pub struct Timings {
     pub otp: Option<Duration>,
     pub phone: Option<Duration>,
     pub key: Option<Duration>,
+    pub card: Option<Duration>,
     pub answer: Option<Duration>,
 }
 
@@ -214,6 +232,10 @@ pub struct Paths {
     pub mobile: String,
     pub respond: String,
     pub fido: String,
+    /// Where the card page's form posts: the smart-card listener's origin and path.
+    pub card_action: String,
+    /// That path, posted to on the card's connection.
+    pub smart_card: String,
 }
 
 impl Default for Paths {
@@ -224,6 +246,8 @@ impl Default for Paths {
             mobile: "/eam/mobile".into(),
             respond: "/eam/mobile/respond".into(),
             fido: "/eam/fido".into(),
+            card_action: String::new(),
+            smart_card: "/eam/smartcard".into(),
         }
     }
 }
@@ -235,7 +259,9 @@ pub struct Flow {
     pub relying: RelyingParty,
     pub factor: Factor,
     /// Every user's phone; needed for the mobile-PKI factor only.
-    pub phones: Option<Arc<PhoneBook>>,
+    pub phones: Option<Arc<CertBook>>,
+    /// Every user's card with the agent that presents it; for the smart-card factor only.
+    pub cards: Option<Arc<CertBook>>,
     /// The key holders' security keys; needed for the FIDO2 factor only.
     pub keys: Option<Arc<KeyRing>>,
     pub paths: Paths,
@@ -325,6 +351,9 @@ impl Flow {
         if step == Step::Answer && form.action == self.paths.mobile {
             return Err(Failure::NotApproved);
         }
+        if step == Step::Card && form.action == self.paths.card_action {
+            return Err(Failure::CardRefused);
+        }
         if form.action != REDIRECT_URI {
             return Err(Failure::UnexpectedPage { step });
         }
@@ -369,6 +398,7 @@ impl Flow {
         match self.factor {
             Factor::Otp => self.sign_in_otp(browser, user).await,
             Factor::MobilePki => (None, self.sign_in_mobile(browser, user).await),
+            Factor::SmartCard => (None, self.sign_in_card(browser, user).await),
             Factor::Fido => (None, self.sign_in_key(browser, user).await),
         }
     }
@@ -451,6 +481,41 @@ impl Flow {
         Ok(timings)
     }
 
+    async fn sign_in_card(&self, browser: &Browser, user: usize) -> Result<Timings, Failure> {
+        let mut timings = Timings::default();
+        let started = Instant::now();
+        let (page, pending) = self.post_authorize(browser, user).await?;
+        timings.authorize = started.elapsed();
+        let (step, page) = self.choose_if_asked(browser, page, &mut timings).await?;
+        let form = next_form(step, &page)?;
+        if form.action == REDIRECT_URI {
+            let error = form
+                .get("error")
+                .map_or_else(|| "nothing".into(), known_error);
+            return Err(Failure::Posted { step, error });
+        }
+        if form.action != self.paths.card_action {
+            return Err(Failure::UnexpectedPage { step });
+        }
+        let txn = form.get("txn").ok_or(Failure::UnexpectedPage { step })?;
+        let method = form.get("method").unwrap_or_default();
+
+        let cards = self.cards.as_ref().ok_or(Failure::NoCard)?;
+        let card = cards
+            .card_agent(user)
+            .map_err(|_| Failure::NoCard)?
+            .browser();
+        let fields = [("txn", txn), ("method", method), ("action", "verify")];
+        let started = Instant::now();
+        let page = card
+            .post_form(&self.paths.smart_card, &fields)
+            .await
+            .map_err(|e| Failure::client(Step::Card, e))?;
+        self.check_answer(Step::Card, &page, &pending)?;
+        timings.card = Some(started.elapsed());
+        Ok(timings)
+    }
+
     /// The page after Entra's form, past the choice page if the user was offered several
     /// methods: with the step it answered.
     async fn choose_if_asked(
@@ -477,6 +542,7 @@ impl Flow {
         let method = match self.factor {
             Factor::Otp => "totp",
             Factor::MobilePki => "mobile_pki",
+            Factor::SmartCard => "smart_card",
             Factor::Fido => "fido",
         };
         let fields = [("txn", txn), ("method", method)];

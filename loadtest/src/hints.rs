@@ -5,9 +5,10 @@
 //! it while its `iat` is younger than [`FRESH_SECS`]; the appliance accepts hints up to
 //! `hint.max_age_secs` old (600 s by default). A background task re-signs hints that age.
 //!
-//! A hint carries the user's UPN as `preferred_username` only for the mobile-PKI factor: the
-//! stand's trust store binds certificates by UPN, so a hint without one is not offered the
-//! phone: an OTP run goes straight to the code page and a FIDO2 run to the security-key page.
+//! A hint carries the user's UPN as `preferred_username` only for the certificate factors
+//! (mobile PKI, smart card): the stand's trust stores bind certificates by UPN, so a hint
+//! without one is offered neither: an OTP run goes straight to the code page and a FIDO2 run
+//! to the security-key page.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -131,14 +132,16 @@ impl HintBook {
     }
 }
 
-/// The user's UPN as `preferred_username` for the mobile-PKI factor, none for the others.
+/// The user's UPN as `preferred_username` for the certificate factors, none for the others.
 fn set_username(claims: &mut serde_json::Value, factor: Factor, upn: &str) {
     let Some(claims) = claims.as_object_mut() else {
         return;
     };
     match factor {
         Factor::Otp | Factor::Fido => drop(claims.remove("preferred_username")),
-        Factor::MobilePki => drop(claims.insert("preferred_username".into(), upn.into())),
+        Factor::MobilePki | Factor::SmartCard => {
+            drop(claims.insert("preferred_username".into(), upn.into()))
+        }
     }
 }
 

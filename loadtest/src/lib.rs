@@ -5,12 +5,14 @@
 //! The parts follow a run: [`cli`] turns flags into a plan, [`stand`] prepares the directory
 //! the appliance runs from, [`appliance`] starts and stops it, [`session`] brings up the
 //! tool's Entra and browsers, [`schedule`] decides who signs in when, [`flow`] makes one
-//! sign-in (with [`phones`] and [`waiting`] for the mobile-PKI factor), [`run`] and
+//! sign-in (with [`certs`] for the phone and smart-card factors, [`waiting`] for the
+//! phone's page and [`keys`] for security keys), [`run`] and
 //! [`memory`] drive the load, and [`report`] tells what happened. [`bound`] measures the
 //! crypto-only bound a run is compared with.
 
 pub mod appliance;
 pub mod bound;
+pub mod certs;
 pub mod cli;
 pub mod client;
 pub mod flow;
@@ -18,7 +20,6 @@ pub mod hints;
 pub mod keys;
 pub mod loopback;
 pub mod memory;
-pub mod phones;
 pub mod procstat;
 pub mod report;
 pub mod run;

@@ -97,12 +97,13 @@ fn prepare(plan: &PreparePlan) -> anyhow::Result<()> {
         Some(port) => std::net::SocketAddr::from(([127, 0, 0, 1], port)),
         None => free_loopback_port()?,
     };
-    let stand = Stand::prepare(&plan.dir, plan.users, appliance, entra)?;
+    let cards = std::net::SocketAddr::from(([127, 0, 0, 1], plan.card_port));
+    let stand = Stand::prepare(&plan.dir, plan.users, [appliance, cards, entra])?;
     println!(
         "Prepared {} users and as many key holders in {}.\nStart the appliance with:\n\n  \
          vouch serve --config {}\n\nthen run, for example:\n\n  \
          vouch-loadtest run --target https://{} --dir {} --pid $(pgrep -n vouch) --rate 100\n\n\
-         (add --factor mobile-pki for the phone sign-in, --factor fido for security keys)\n",
+         (or --factor mobile-pki, smart-card or fido for the other factors)\n",
         stand.users.len(),
         stand.dir.display(),
         stand.config_path().display(),

@@ -66,6 +66,7 @@ struct Tally {
     otp: Latencies,
     phone: Latencies,
     key: Latencies,
+    card: Latencies,
     answer: Latencies,
     signin: Latencies,
     failures: BTreeMap<String, u64>,
@@ -91,6 +92,7 @@ impl Recorder {
             (&mut tally.otp, timings.otp),
             (&mut tally.phone, timings.phone),
             (&mut tally.key, timings.key),
+            (&mut tally.card, timings.card),
             (&mut tally.answer, timings.answer),
         ] {
             if let Some(latency) = step {
@@ -133,6 +135,7 @@ impl Recorder {
             otp: tally.otp.summary(),
             phone: tally.phone.summary(),
             key: tally.key.summary(),
+            card: tally.card.summary(),
             answer: tally.answer.summary(),
             signin: tally.signin.summary(),
         };
@@ -158,6 +161,9 @@ pub struct Steps {
     pub phone: Percentiles,
     /// The security key's assertion posted to `/eam/fido`, until the answer to Entra arrived.
     pub key: Percentiles,
+    /// The card page's form posted to the smart-card listener on a new connection that
+    /// presents the card, until the answer to Entra arrived.
+    pub card: Percentiles,
     /// The waiting page's Continue posted, until the answer to Entra arrived (mobile PKI).
     pub answer: Percentiles,
     /// The whole sign-in, from its intended start (open loop) or its start (closed loop).
@@ -183,7 +189,7 @@ pub struct Efficiency {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunReport {
     pub mode: String,
-    /// The factor the users proved: `otp`, `mobile-pki` or `fido`.
+    /// The factor the users proved: `otp`, `mobile-pki`, `smart-card` or `fido`.
     pub factor: String,
     pub target: String,
     pub users: usize,
@@ -266,6 +272,7 @@ fn latency_table(steps: &Steps) -> String {
         ("otp", steps.otp),
         ("phone", steps.phone),
         ("key", steps.key),
+        ("card", steps.card),
         ("answer", steps.answer),
         ("sign-in", steps.signin),
     ];

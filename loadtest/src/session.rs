@@ -14,16 +14,15 @@ use entra_sim::{Authority, RelyingParty};
 
 use crate::StandError;
 use crate::appliance::{Appliance, ApplianceError};
+use crate::certs::{CertBook, CertError, Kind, UserCa};
 use crate::cli::{Appliance as Source, Common};
 use crate::client::{Agent, ClientError};
 use crate::flow::{Factor, Flow, Paths};
 use crate::hints::HintBook;
 use crate::keys::KeyRing;
-use crate::phones::{PhoneBook, PhoneCa, PhoneError};
 use crate::procstat::{ProcError, Process};
 use crate::schedule::UserPool;
 use crate::stand::{Stand, free_loopback_port};
-use crate::users::Users;
 
 /// How long the first sign-in may keep failing while the appliance fetches Entra's keys; an
 /// appliance started before the tool's Entra retries every 30 s.
@@ -43,7 +42,7 @@ pub enum SessionError {
     #[error("the tool's Entra cannot listen on {addr}: {detail}")]
     Entra { addr: String, detail: String },
     #[error("issuing the users' phone certificates: {0}")]
-    Phones(#[from] PhoneError),
+    Phones(#[from] CertError),
     #[error("Entra would refuse the appliance's metadata: {0}")]
     Metadata(String),
     #[error("the stand in {dir} has {have} users; the run needs {need}: prepare a bigger one")]
@@ -104,7 +103,7 @@ impl Session {
 
         let keys = match factor {
             Factor::Fido => Some(Arc::new(key_ring(&stand, common.users)?)),
-            Factor::Otp | Factor::MobilePki => None,
+            Factor::Otp | Factor::MobilePki | Factor::SmartCard => None,
         };
         let users = match &keys {
             Some(keys) => keys.users.clone(),
@@ -112,18 +111,37 @@ impl Session {
         };
         let hints = Arc::new(HintBook::new(entra.clone(), users.clone(), factor));
         sign_hints(&hints, users.len()).await;
-        let phones = match factor {
-            Factor::Otp | Factor::Fido => None,
-            Factor::MobilePki => Some(issue_phones(&stand, &users).await?),
-        };
+        let (mut phones, mut cards) = (None, None);
+        let mut paths = Paths::default();
+        match factor {
+            Factor::MobilePki => {
+                let ca = user_ca(Kind::Phone, &stand.phone_ca_key())?;
+                phones = Some(issue(CertBook::new(ca, users.clone()), "phone").await?);
+            }
+            Factor::SmartCard => {
+                let (Some(listener), Some(url)) = (stand.manifest.cards, stand.card_url()) else {
+                    let why = "the stand was prepared before the tool played smart cards; \
+                               prepare a new one";
+                    return Err(StandError::damaged(&stand.dir.join("stand.json"), why).into());
+                };
+                let ca = user_ca(Kind::Card, &stand.card_ca_key())?;
+                let card_origin = format!("https://{listener}");
+                let agent = Agent::new(&card_origin, &pem, http1).map_err(client)?;
+                let book = CertBook::cards(ca, users.clone(), agent);
+                cards = Some(issue(book, "smart-card").await?);
+                paths.card_action = format!("{url}{}", paths.smart_card);
+            }
+            Factor::Otp | Factor::Fido => {}
+        }
         let flow = Arc::new(Flow {
             users,
             hints: hints.clone(),
             relying,
             factor,
             phones,
+            cards,
             keys,
-            paths: Paths::default(),
+            paths,
         });
         let transaction_ttl =
             vouch::config::Config::load(&stand.config_path()).map_or(240, |c| c.transaction_ttl);
@@ -204,12 +222,12 @@ fn stand_for(common: &Common) -> Result<(Stand, Option<tempfile::TempDir>), Sess
                 common.users,
                 dir.display()
             );
-            Stand::prepare(
-                &dir,
-                common.users,
+            let ports = [
                 free_loopback_port()?,
                 free_loopback_port()?,
-            )?
+                free_loopback_port()?,
+            ];
+            Stand::prepare(&dir, common.users, ports)?
         }
         Err(e) => return Err(e.into()),
     };
@@ -273,25 +291,28 @@ async fn discover(origin: &str, pem: &[u8]) -> Result<RelyingParty, SessionError
         .map_err(SessionError::Metadata)
 }
 
-/// Every user's phone, issued on every core from the stand's phone CA.
-async fn issue_phones(stand: &Stand, users: &Arc<Users>) -> Result<Arc<PhoneBook>, SessionError> {
-    let key = stand.phone_ca_key();
+/// The stand's CA of `kind`, whose key is at `key`.
+fn user_ca(kind: Kind, key: &Path) -> Result<UserCa, SessionError> {
     if !key.exists() {
-        let why = "the stand was prepared before the tool played phones; prepare a new one";
-        return Err(StandError::damaged(&key, why).into());
+        let why = "the stand was prepared before the tool played this factor; prepare a new one";
+        return Err(StandError::damaged(key, why).into());
     }
-    let ca = PhoneCa::load(&key)?;
-    let phones = Arc::new(PhoneBook::new(ca, users.clone()));
-    let (book, started) = (phones.clone(), Instant::now());
-    eprintln!("issuing {} phone certificates…", users.len());
-    let made = tokio::task::spawn_blocking(move || book.make_ahead()).await;
-    made.map_err(|e| PhoneError::Issue(e.to_string()))??;
+    Ok(UserCa::load(kind, key)?)
+}
+
+/// Every user's phone or card in `book`, issued on every core.
+async fn issue(book: CertBook, what: &str) -> Result<Arc<CertBook>, SessionError> {
+    let book = Arc::new(book);
+    let (making, started) = (book.clone(), Instant::now());
+    eprintln!("issuing the users' {what} certificates…");
+    let made = tokio::task::spawn_blocking(move || making.make_ahead()).await;
+    made.map_err(|e| CertError::Issue(e.to_string()))??;
     tracing::info!(
-        count = users.len(),
+        what,
         secs = started.elapsed().as_secs_f64(),
-        "phones issued"
+        "certificates issued"
     );
-    Ok(phones)
+    Ok(book)
 }
 
 async fn sign_hints(hints: &Arc<HintBook>, count: usize) {

@@ -6,6 +6,7 @@
 //! DIR/entra/           the tool's Entra: CA, server certificate and key, hint-signing key
 //! DIR/phones/          the users' phone CA: ca.pem (a root of the tenant's trust store) and
 //!                      ca.key (0600), which issues each user's phone certificate
+//! DIR/cards/           the users' smart-card CA, kept the same way
 //! DIR/users.json       every user's ids and TOTP seed (0600)
 //! DIR/keys.json        as many key holders' security keys and counters (0600)
 //! DIR/state/           the appliance's state directory, users already enrolled
@@ -14,10 +15,12 @@
 //! The Entra identity is kept so that an appliance started by hand keeps trusting the tool's
 //! Entra from one run to the next.
 //!
-//! The configuration has one `[[trust_store]]` for the mobile-PKI factor: the phone CA as its
-//! root, binding by UPN, `amr = "hwk"`, and no revocation source (no CRL, OCSP off), which the
-//! appliance reads as "revocation not checked". Only hints that carry a `preferred_username`
-//! can be bound to a certificate, so sign-ins whose hint has none are offered TOTP alone.
+//! The configuration has two `[[trust_store]]`s: the phone CA's for the mobile-PKI factor
+//! (`amr = "hwk"`) and the card CA's for the smart-card factor (`amr = "sc"`), each binding
+//! by UPN with no revocation source (no CRL, OCSP off), which the appliance reads as
+//! "revocation not checked". Only hints that carry a `preferred_username` can be bound to a
+//! certificate, so sign-ins whose hint has none are offered TOTP alone. The smart-card
+//! listener asks for client certificates on its own loopback port, named in the manifest.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -30,7 +33,7 @@ use vouch::pki::TrustStores;
 use vouch::store::{CredentialStore, NewTotp};
 
 use crate::StandError;
-use crate::phones::{self, PhoneCa};
+use crate::certs::{self, Kind, UserCa};
 use crate::users::{User, Users};
 
 const MANIFEST: &str = "stand.json";
@@ -41,6 +44,9 @@ const ISSUER_HOST: &str = "localhost";
 pub struct Manifest {
     pub appliance: SocketAddr,
     pub entra: SocketAddr,
+    /// The smart-card listener; none in stands prepared before the tool played cards.
+    #[serde(default)]
+    pub cards: Option<SocketAddr>,
     pub tenant: String,
     pub users: usize,
 }
@@ -65,6 +71,17 @@ impl Stand {
     /// The key of the CA that issues the users' phone certificates.
     pub fn phone_ca_key(&self) -> PathBuf {
         self.dir.join("phones/ca.key")
+    }
+
+    /// The key of the CA that issues the users' smart-card certificates.
+    pub fn card_ca_key(&self) -> PathBuf {
+        self.dir.join("cards/ca.key")
+    }
+
+    /// The origin of the smart-card listener as the appliance's pages name it.
+    pub fn card_url(&self) -> Option<String> {
+        let cards = self.manifest.cards?;
+        Some(format!("https://{ISSUER_HOST}:{}", cards.port()))
     }
 
     pub fn log_path(&self) -> PathBuf {
@@ -115,12 +132,12 @@ impl Stand {
         })
     }
 
-    /// Writes a new stand into `dir`, which must not hold one already.
+    /// Writes a new stand into `dir`, which must not hold one already: the appliance to
+    /// listen on `appliance` (and for smart cards on `cards`), the tool's Entra on `entra`.
     pub fn prepare(
         dir: &Path,
         users: usize,
-        appliance: SocketAddr,
-        entra: SocketAddr,
+        [appliance, cards, entra]: [SocketAddr; 3],
     ) -> Result<Stand, StandError> {
         if dir.join(MANIFEST).exists() {
             return Err(StandError::Exists {
@@ -130,10 +147,12 @@ impl Stand {
         vouch::provision::ensure_dir(dir).map_err(|e| StandError::io(dir, e))?;
         let identity = Identity::generate().map_err(|e| StandError::io(dir, e))?;
         save_identity(&dir.join("entra"), &identity)?;
-        save_phone_ca(&dir.join("phones"))?;
+        save_user_ca(&dir.join("phones"), Kind::Phone)?;
+        save_user_ca(&dir.join("cards"), Kind::Card)?;
         let manifest = Manifest {
             appliance,
             entra,
+            cards: Some(cards),
             tenant: TENANT.to_owned(),
             users,
         };
@@ -152,16 +171,27 @@ impl Stand {
 
     /// The appliance's configuration, checked by the appliance's own parser before it is kept.
     fn write_config(&self) -> Result<(), StandError> {
+        let cards = match (self.manifest.cards, self.card_url()) {
+            (Some(listen), Some(url)) => {
+                format!("client_cert_listen = \"{listen}\"\nclient_cert_url = \"{url}\"\n")
+            }
+            _ => String::new(),
+        };
         let text = format!(
             "# Written by vouch-loadtest: a load stand, not a production configuration.\n\
-             [server]\nissuer = \"{issuer}\"\nlisten = [\"{listen}\"]\nstate_dir = \"state\"\n\n\
+             [server]\nissuer = \"{issuer}\"\nlisten = [\"{listen}\"]\nstate_dir = \"state\"\n\
+             {cards}\n\
              [[tenant]]\nid = \"{TENANT}\"\nname = \"load stand\"\napp_id = \"{APP_ID}\"\n\
              client_id = \"{CLIENT_ID}\"\n\n\
              [tenant.test_authority]\nurl = \"https://{entra}\"\nca_file = \"entra/ca.pem\"\n\n\
              [[trust_store]]\nname = \"{store}\"\ntenants = [\"{TENANT}\"]\n\
              roots = [\"phones/ca.pem\"]\nbinding = \"upn\"\namr = \"hwk\"\n\
-             methods = [\"mobile_pki\"]\n",
-            store = phones::STORE_NAME,
+             methods = [\"mobile_pki\"]\n\n\
+             [[trust_store]]\nname = \"{cards_store}\"\ntenants = [\"{TENANT}\"]\n\
+             roots = [\"cards/ca.pem\"]\nbinding = \"upn\"\namr = \"sc\"\n\
+             methods = [\"smart_card\"]\n",
+            store = certs::PHONE_STORE,
+            cards_store = certs::CARD_STORE,
             issuer = self.issuer(),
             listen = self.manifest.appliance,
             entra = self.manifest.entra,
@@ -219,10 +249,10 @@ fn save_identity(dir: &Path, identity: &Identity) -> Result<(), StandError> {
     write(&dir.join("signing.der"), &cert)
 }
 
-/// A new phone CA: its certificate for the trust store, its key for the tool.
-fn save_phone_ca(dir: &Path) -> Result<(), StandError> {
+/// A new phone or card CA: its certificate for the trust store, its key for the tool.
+fn save_user_ca(dir: &Path, kind: Kind) -> Result<(), StandError> {
     vouch::provision::ensure_dir(dir).map_err(|e| StandError::io(dir, e))?;
-    let ca = PhoneCa::generate().map_err(|e| StandError::io(dir, e))?;
+    let ca = UserCa::generate(kind).map_err(|e| StandError::io(dir, e))?;
     write(&dir.join("ca.pem"), ca.cert_pem().as_bytes())?;
     write(&dir.join("ca.key"), ca.key_pem().as_bytes())
 }
@@ -258,9 +288,7 @@ mod tests {
     #[test]
     fn a_prepared_stand_reads_back_with_its_users_enrolled_and_refuses_a_second_prepare() {
         let dir = tempfile::tempdir().unwrap();
-        let appliance = SocketAddr::from((Ipv4Addr::LOCALHOST, 18443));
-        let entra = SocketAddr::from((Ipv4Addr::LOCALHOST, 19443));
-        let made = Stand::prepare(dir.path(), 5, appliance, entra).unwrap();
+        let made = Stand::prepare(dir.path(), 5, ports()).unwrap();
 
         let stand = Stand::load(dir.path()).unwrap();
         assert_eq!(stand.users.list, made.users.list);
@@ -280,43 +308,64 @@ mod tests {
         assert!(store.fido(TENANT, &made.users.get(4).oid).is_empty());
         let kid = stand.entra_identity().unwrap().signing.kid;
         assert_eq!(kid, stand.entra_identity().unwrap().signing.kid);
-        let again = Stand::prepare(dir.path(), 5, appliance, entra);
+        let again = Stand::prepare(dir.path(), 5, ports());
         assert!(matches!(again, Err(StandError::Exists { .. })));
     }
 
     #[test]
-    fn the_stand_trusts_its_phone_ca_for_mobile_pki_by_upn_with_the_key_kept_private() {
+    fn the_stand_trusts_its_phone_and_card_cas_by_upn_with_their_keys_kept_private() {
         use std::os::unix::fs::PermissionsExt as _;
+        use vouch::factor::Method;
         use vouch::pki::{ExpectedUser, Timestamp, verify_client_offline};
 
         let dir = tempfile::tempdir().unwrap();
-        let appliance = SocketAddr::from((Ipv4Addr::LOCALHOST, 18443));
-        let entra = SocketAddr::from((Ipv4Addr::LOCALHOST, 19443));
-        let stand = Stand::prepare(dir.path(), 3, appliance, entra).unwrap();
-        let mode = std::fs::metadata(stand.phone_ca_key())
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-
+        let stand = Stand::prepare(dir.path(), 3, ports()).unwrap();
         let config = Config::load(&stand.config_path()).unwrap();
         let stores = TrustStores::load(&config.trust_stores).unwrap();
-        let store = stores.by_name(phones::STORE_NAME).unwrap();
-        assert_eq!(store.methods, [vouch::factor::Method::MobilePki]);
-        assert_eq!(store.amr.as_str(), "hwk");
-        assert_eq!(store.binding, vouch::pki::BindingRule::Upn);
-        assert!(store.crls().is_empty());
+        let listener = config.client_cert.as_ref().unwrap();
+        assert_eq!(Some(listener.listen), stand.manifest.cards);
+        assert_eq!(Some(listener.origin.clone()), stand.card_url());
 
-        let user = stand.users.get(2);
-        let ca = PhoneCa::load(&stand.phone_ca_key()).unwrap();
-        let phone = ca.issue(&user.upn, 3).unwrap();
-        let expected = ExpectedUser {
-            tid: TENANT,
-            oid: &user.oid,
-            upn: Some(&user.upn),
-        };
-        let at = Timestamp(entra_sim::unix_now());
-        let verified = verify_client_offline(store, &[phone.cert], at, &expected);
-        assert!(verified.is_ok(), "{verified:?}");
+        let kinds = [
+            (
+                Kind::Phone,
+                stand.phone_ca_key(),
+                certs::PHONE_STORE,
+                Method::MobilePki,
+                "hwk",
+            ),
+            (
+                Kind::Card,
+                stand.card_ca_key(),
+                certs::CARD_STORE,
+                Method::SmartCard,
+                "sc",
+            ),
+        ];
+        for (kind, key, name, method, amr) in kinds {
+            let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+            let store = stores.by_name(name).unwrap();
+            assert_eq!(store.methods, [method]);
+            assert_eq!(store.amr.as_str(), amr);
+            assert_eq!(store.binding, vouch::pki::BindingRule::Upn);
+            assert!(store.crls().is_empty());
+
+            let user = stand.users.get(2);
+            let ca = UserCa::load(kind, &key).unwrap();
+            let cert = ca.issue(&user.upn, 3).unwrap();
+            let expected = ExpectedUser {
+                tid: TENANT,
+                oid: &user.oid,
+                upn: Some(&user.upn),
+            };
+            let at = Timestamp(entra_sim::unix_now());
+            let verified = verify_client_offline(store, &[cert.cert], at, &expected);
+            assert!(verified.is_ok(), "{name}: {verified:?}");
+        }
+    }
+
+    fn ports() -> [SocketAddr; 3] {
+        [18443, 18444, 19443].map(|port| SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
     }
 }

@@ -19,6 +19,10 @@ use vouch_loadtest::{bound, run};
 
 const USERS: usize = 60;
 
+fn ports() -> [std::net::SocketAddr; 3] {
+    [(); 3].map(|()| free_loopback_port().unwrap())
+}
+
 async fn appliance(stand: &Stand) -> Server {
     let config = Config::load(&stand.config_path()).expect("the stand's configuration");
     let tls = vouch::provision::tls_config(&config.state_dir, None).expect("TLS");
@@ -31,8 +35,7 @@ async fn appliance(stand: &Stand) -> Server {
 /// A two-second closed loop of four virtual users proving `factor` against a fresh stand.
 async fn short_run(factor: Factor) -> RunReport {
     let dir = tempfile::tempdir().unwrap();
-    let (addr, entra) = (free_loopback_port().unwrap(), free_loopback_port().unwrap());
-    Stand::prepare(dir.path(), USERS, addr, entra).unwrap();
+    Stand::prepare(dir.path(), USERS, ports()).unwrap();
     short_run_in(dir.path(), factor).await
 }
 
@@ -96,10 +99,22 @@ async fn a_short_mobile_pki_loop_chooses_the_phone_and_every_hwk_token_validates
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_smart_card_loop_presents_each_users_card_and_every_sc_token_validates() {
+    let report = short_run(Factor::SmartCard).await;
+    assert_eq!(report.errors_total, 0, "{}", report.text());
+    assert!(report.signins_ok >= 12, "{}", report.text());
+    assert_eq!(report.factor, "smart-card");
+    let steps = report.latency;
+    for step in [steps.choose, steps.card, steps.signin] {
+        assert_eq!(step.count, report.signins_ok, "{}", report.text());
+    }
+    assert_eq!(steps.otp.count + steps.phone.count + steps.key.count, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn security_key_loads_validate_every_fido_token_and_counters_carry_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let (addr, entra) = (free_loopback_port().unwrap(), free_loopback_port().unwrap());
-    Stand::prepare(dir.path(), USERS, addr, entra).unwrap();
+    Stand::prepare(dir.path(), USERS, ports()).unwrap();
     for run in ["first", "second, on a restarted appliance"] {
         let report = short_run_in(dir.path(), Factor::Fido).await;
         assert_eq!(report.errors_total, 0, "{run} run: {}", report.text());
