@@ -255,11 +255,11 @@ fn notes(plan: &RunPlan, shared: &Shared, throughput: f64, skipped: u64) -> Vec<
     let users = shared.session.pool.len();
     let mut notes = Vec::new();
     let short = match plan.load {
-        _ if plan.factor == Factor::MobilePki => None,
+        _ if plan.factor != Factor::Otp => None,
         Load::Open { ramp, .. } => (users < users_for_rate(ramp.peak())).then_some(ramp.peak()),
         Load::Closed { .. } => (skipped > 0).then_some(throughput),
     };
-    if plan.factor == Factor::MobilePki && skipped > 0 {
+    if plan.factor != Factor::Otp && skipped > 0 {
         notes.push(format!(
             "{skipped} sign-ins found all {users} users signing in already; give more --users"
         ));
@@ -270,6 +270,13 @@ fn notes(plan: &RunPlan, shared: &Shared, throughput: f64, skipped: u64) -> Vec<
              per 30-s step; give --users {} or more",
             users_for_rate(pace)
         ));
+    }
+    if plan.factor == Factor::SmartCard {
+        notes.push(
+            "every card step opens a new TLS connection that presents the card; reuse applies \
+             to the main listener only"
+                .into(),
+        );
     }
     if shared.session.process.is_none() {
         notes.push("no appliance pid (--pid), so no CPU use or fraction of the bound".into());
