@@ -117,6 +117,42 @@ async fn a_malformed_or_wrong_attestation_asks_again_and_keeps_the_link() {
     );
 }
 
+#[tokio::test]
+async fn a_key_the_store_refuses_leaves_the_link_for_another_try() {
+    let stand = Stand::start().await;
+    for i in 0..vouch::store::MAX_FIDO_PER_USER {
+        let credential = vouch::store::FidoCredential {
+            id: format!("held{i}"),
+            public_key: "pQECAyYgASFYIA".into(),
+            sign_count: 0,
+            backup_eligible: false,
+            aaguid: "00000000-0000-0000-0000-000000000000".into(),
+            created: 0,
+            name: format!("key {i}"),
+        };
+        stand
+            .app
+            .store
+            .add_fido(TENANT, USER_OID, None, credential)
+            .expect("held");
+    }
+    let token = issue_link(&stand, 900);
+    let page = open_link(&stand, &token).await;
+    let full = register(&stand, &page, &mut key(), Format::None).await;
+    assert!(full.body.contains("role=\"alert\""), "{}", full.body);
+    assert!(full.body.contains("revoke one first"), "{}", full.body);
+
+    stand
+        .app
+        .store
+        .revoke_fido(TENANT, USER_OID, "held0")
+        .expect("a key revoked");
+    let page = open_link(&stand, &token).await;
+    assert_eq!(page.status, 200, "the link was put back");
+    let done = register(&stand, &page, &mut key(), Format::None).await;
+    assert!(done.body.contains("Security key added"), "{}", done.body);
+}
+
 /// A vendor's attestation root and a batch attestation key it certified for `aaguid`.
 struct Vendor {
     root_pem: String,

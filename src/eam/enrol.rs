@@ -267,7 +267,8 @@ enum Refusal {
     Key(String),
 }
 
-/// Verifies the registration, spends the link and stores the credential.
+/// Verifies the registration, spends the link and stores the credential; a credential the
+/// store refuses (the user's key limit, a full disk) puts the link back.
 fn register(
     app: &App,
     state: &PageState,
@@ -315,12 +316,14 @@ fn register(
         .spend(&state.hash, now)
         .map_err(|_| Refusal::Link)?;
     let upn = link.upn.as_deref();
-    app.store
-        .add_fido(&state.tid, &state.oid, upn, credential)
-        .map_err(|e| {
-            tracing::warn!(tid = %state.tid, error = %e, "security key not stored");
-            Refusal::Key(format!("{e}."))
-        })?;
+    let stored = app.store.add_fido(&state.tid, &state.oid, upn, credential);
+    if let Err(e) = stored {
+        tracing::warn!(tid = %state.tid, error = %e, "security key not stored");
+        if let Err(e) = app.links.restore(&state.hash, link, now) {
+            tracing::warn!(tid = %state.tid, error = %e, "enrolment link not put back");
+        }
+        return Err(Refusal::Key(format!("{e}.")));
+    }
     tracing::debug!(tid = %state.tid, "security key enrolled through a link");
     Ok(link)
 }

@@ -120,6 +120,21 @@ impl EnrolLinks {
         spent
     }
 
+    /// Puts back a link whose enrolment failed after spending it, so that the user can try
+    /// again with it. It stays gone if it has expired or the user was given a new link since.
+    pub fn restore(&self, hash: &str, link: Link, now: i64) -> Result<(), LinkError> {
+        self.update(now, |file| {
+            let replaced = file
+                .links
+                .values()
+                .any(|l| l.tid == link.tid && l.oid == link.oid);
+            if now < link.expires && !replaced && file.links.len() < MAX_LINKS {
+                file.links.insert(hash.to_owned(), link);
+            }
+            Ok(())
+        })
+    }
+
     /// Read-modify-write under the lock, dropping expired links on the way.
     fn update(
         &self,
@@ -221,6 +236,24 @@ mod tests {
         assert_eq!(links.spend(&hash, 10).map(|l| l.oid), Ok("o".into()));
         assert_eq!(links.spend(&hash, 10), Err(LinkError::Unknown));
         assert_eq!(links.find(&hash, 10), Err(LinkError::Unknown));
+    }
+
+    #[test]
+    fn a_restored_link_works_again_unless_expired_or_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let links = EnrolLinks::new(dir.path());
+        let hash = token_hash(&links.issue(link("o", 100), 0).expect("issue"));
+        let spent = links.spend(&hash, 10).expect("spent");
+        links.restore(&hash, spent.clone(), 10).expect("restored");
+        assert_eq!(links.spend(&hash, 11).map(|l| l.oid), Ok("o".into()));
+
+        links.restore(&hash, spent.clone(), 100).expect("too late");
+        assert_eq!(links.find(&hash, 50), Err(LinkError::Unknown));
+
+        let newer = token_hash(&links.issue(link("o", 100), 20).expect("issue"));
+        links.restore(&hash, spent, 21).expect("replaced");
+        assert_eq!(links.find(&hash, 22), Err(LinkError::Unknown));
+        assert!(links.find(&newer, 22).is_ok());
     }
 
     #[test]
