@@ -14,6 +14,7 @@ use http_body_util::Full;
 
 use crate::admission::{Admission, Stage};
 use crate::config::Config;
+use crate::eam::i18n::{Lang, Text, text};
 use crate::eam::pages::{self, Page};
 use crate::eam::transaction::Transactions;
 use crate::entra::keys::EntraKeys;
@@ -340,13 +341,13 @@ impl App {
         if path == route.discovery {
             return match method {
                 Method::GET | Method::HEAD => json(self.discovery.clone(), "max-age=3600"),
-                _ => not_allowed("GET"),
+                _ => not_allowed(&req, "GET"),
             };
         }
         if path == route.jwks {
             return match method {
                 Method::GET | Method::HEAD => json(self.signer.jwks(), "max-age=3600"),
-                _ => not_allowed("GET"),
+                _ => not_allowed(&req, "GET"),
             };
         }
         if path == route.authorize {
@@ -355,68 +356,66 @@ impl App {
                     let fill = self.signer.fill();
                     let Some(_ticket) = self.admission.admit(Stage::New, fill) else {
                         tracing::debug!(in_flight = self.admission.in_flight(), "sign-in shed");
-                        return pages::busy(RETRY_AFTER_SECS);
+                        return pages::busy(Lang::of(&req), RETRY_AFTER_SECS);
                     };
                     crate::eam::authorize::post(&self, req).await
                 }
                 Method::GET | Method::HEAD => pages::authorize_probe(),
-                _ => not_allowed("GET, POST"),
+                _ => not_allowed(&req, "GET, POST"),
             };
         }
         if path == route.method {
             return match method {
                 Method::POST => crate::eam::method::post(&self, req).await,
-                _ => not_allowed("POST"),
+                _ => not_allowed(&req, "POST"),
             };
         }
         if path == route.otp {
             return match method {
                 Method::POST => crate::eam::otp::post(&self, req).await,
-                _ => not_allowed("POST"),
+                _ => not_allowed(&req, "POST"),
             };
         }
         if path == route.mobile {
             return match method {
                 Method::POST => crate::eam::mobile::post(&self, req).await,
-                _ => not_allowed("POST"),
+                _ => not_allowed(&req, "POST"),
             };
         }
         if path == route.mobile_wait {
             return match method {
                 Method::POST => crate::eam::mobile::wait(&self, req).await,
-                _ => not_allowed("POST"),
+                _ => not_allowed(&req, "POST"),
             };
         }
         if path == route.mobile_respond {
             return match method {
                 Method::POST => crate::eam::mobile_api::respond(&self, req).await,
-                _ => not_allowed("POST"),
+                _ => not_allowed(&req, "POST"),
             };
         }
         if path == route.smart_card {
             return match method {
                 Method::POST => crate::eam::smart_card::post(&self, req).await,
-                _ => not_allowed("POST"),
+                _ => not_allowed(&req, "POST"),
             };
         }
         if path == route.fido {
             return match method {
                 Method::POST => crate::eam::fido::post(&self, req).await,
-                _ => not_allowed("POST"),
+                _ => not_allowed(&req, "POST"),
             };
         }
         if path == route.enrol {
             return match method {
                 Method::GET | Method::HEAD => crate::eam::enrol::get(&self, req),
                 Method::POST => crate::eam::enrol::post(&self, req).await,
-                _ => not_allowed("GET, POST"),
+                _ => not_allowed(&req, "GET, POST"),
             };
         }
-        pages::problem(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            "There is nothing at this address.",
-        )
+        let lang = Lang::of(&req);
+        let (title, message) = (text(lang, Text::NotFoundTitle), text(lang, Text::NotFound));
+        pages::problem_in(lang, StatusCode::NOT_FOUND, title, message)
     }
 }
 
@@ -432,12 +431,13 @@ fn json(body: Bytes, cache: &'static str) -> Page {
     res
 }
 
-fn not_allowed(allow: &'static str) -> Page {
-    let mut page = pages::problem(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "Method not allowed",
-        "This address does not answer that kind of request.",
+fn not_allowed<B>(req: &Request<B>, allow: &'static str) -> Page {
+    let lang = Lang::of(req);
+    let (title, message) = (
+        text(lang, Text::NotAllowedTitle),
+        text(lang, Text::NotAllowed),
     );
+    let mut page = pages::problem_in(lang, StatusCode::METHOD_NOT_ALLOWED, title, message);
     page.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));
     page

@@ -631,3 +631,78 @@ async fn the_method_route_starts_only_an_offered_method_of_an_open_sign_in() {
     assert_refused(&after, 400);
     assert!(after.body.contains("already finished"), "{}", after.body);
 }
+
+#[tokio::test]
+async fn refusals_before_a_sign_in_can_answer_entra_are_in_the_readers_language() {
+    let stand = Stand::start().await;
+    let browser = german(stand.browser.clone());
+    let send = async |method, path, content_type, body: &'static [u8]| {
+        let body = bytes::Bytes::from_static(body);
+        browser
+            .send(method, path, content_type, body)
+            .await
+            .expect("answered")
+    };
+    let form = Some("application/x-www-form-urlencoded");
+    let cases = [
+        (
+            send(
+                http::Method::POST,
+                "/eam/authorize",
+                Some("text/plain"),
+                b"x",
+            )
+            .await,
+            415,
+            "Anfrage nicht verstanden",
+        ),
+        (
+            send(http::Method::PUT, "/eam/otp", None, b"").await,
+            405,
+            "Anfrage nicht erlaubt",
+        ),
+        (
+            send(http::Method::GET, "/nowhere", None, b"").await,
+            404,
+            "Nicht gefunden",
+        ),
+        (
+            send(
+                http::Method::POST,
+                "/eam/otp",
+                form,
+                b"txn=forged&action=verify",
+            )
+            .await,
+            400,
+            "nicht von diesem Dienst begonnen",
+        ),
+        (
+            send(
+                http::Method::POST,
+                "/eam/authorize",
+                form,
+                b"id_token_hint=x",
+            )
+            .await,
+            400,
+            "Anmeldeanfrage von Microsoft Entra",
+        ),
+    ];
+    for (page, status, words) in cases {
+        assert_eq!(page.status, status, "{}", page.body);
+        assert!(page.body.contains("<html lang=\"de\">"), "{}", page.body);
+        assert!(page.body.contains(words), "{words}: {}", page.body);
+    }
+
+    let fields = with(
+        Stand::entra_form(&stand.entra.default_hint()),
+        "filler",
+        Some(&"y".repeat(70_000)),
+    );
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let page = browser.post_form("/eam/authorize", &fields).await;
+    let page = page.expect("answered");
+    assert_refused(&page, 413);
+    assert!(page.body.contains("Anfrage zu groß"), "{}", page.body);
+}

@@ -10,7 +10,7 @@ use http::{Request, StatusCode};
 
 use super::claims::{self, Candidate, Offer};
 use super::form;
-use super::i18n::Lang;
+use super::i18n::{Lang, Text, fill, text};
 use super::pages::{self, Answer, Page};
 use super::transaction::Transaction;
 use crate::app::App;
@@ -151,7 +151,9 @@ where
         Ok(page) => page,
         Err(Refusal::BadRequest(message)) => {
             app.oversight.refused();
-            pages::problem(StatusCode::BAD_REQUEST, "Sign-in request refused", &message)
+            let title = text(lang, Text::RequestRefusedTitle);
+            let message = fill(text(lang, Text::RequestRefused), &[("why", &message)]);
+            pages::problem_in(lang, StatusCode::BAD_REQUEST, title, &message)
         }
         Err(Refusal::Post {
             cloud,

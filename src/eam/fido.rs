@@ -185,7 +185,7 @@ where
                 None => end("access_denied", "no security key enrolled").await,
             };
         }
-        (Some(_), _) => return bad_request(lang, "The form asked for an unknown action."),
+        (Some(_), _) => return bad_request(lang, text(lang, Text::FormIncomplete)),
         (None, Some("ok")) => {}
         (None, Some("cancelled" | "failed")) => {
             return retry_page(app, &sealed, lang, Text::FidoCancelled);
@@ -193,7 +193,7 @@ where
         (None, Some("unsupported")) => {
             return retry_page(app, &sealed, lang, Text::FidoUnsupported);
         }
-        (None, _) => return bad_request(lang, "The form did not say how the ceremony went."),
+        (None, _) => return bad_request(lang, text(lang, Text::FormIncomplete)),
     }
 
     let posted = [

@@ -51,10 +51,7 @@ where
     }
     match offered {
         Some(method) => start(app, &txn, method, &source, lang).await,
-        None => step::bad_request(
-            lang,
-            "That way of signing in is not offered for this sign-in.",
-        ),
+        None => step::bad_request(lang, text(lang, Text::NotOffered)),
     }
 }
 

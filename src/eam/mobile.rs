@@ -123,16 +123,13 @@ where
             }
             return end("access_denied", "user cancelled").await;
         }
-        _ => {
-            let why = "The form did not say whether to continue or cancel.";
-            return bad_request(lang, why);
-        }
+        _ => return bad_request(lang, text(lang, Text::FormIncomplete)),
     }
 
     let watched = match app.challenges.watch(&id, &txn.id) {
         Ok(watched) => watched,
         Err(ChallengeError::OtherTransaction) => {
-            return bad_request(lang, "That code belongs to another sign-in.");
+            return bad_request(lang, text(lang, Text::OtherSignIn));
         }
         Err(_) => return again(Some(text(lang, Text::MobileReplaced))).await,
     };

@@ -23,6 +23,7 @@ use bytes::Bytes;
 use http::{Request, StatusCode, header};
 use http_body_util::{BodyExt as _, Limited};
 
+use i18n::{Lang, Text, fill, text};
 use pages::Page;
 
 /// Reads a form-encoded request body within the configured size and time, or answers with
@@ -36,6 +37,9 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (max, deadline) = (config.max_body_bytes, config.limits.body_timeout);
+    let lang = Lang::of(&req);
+    let problem =
+        |status, title, message: &str| pages::problem_in(lang, status, text(lang, title), message);
     let form_encoded = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -46,10 +50,10 @@ where
                 .eq_ignore_ascii_case("application/x-www-form-urlencoded")
         });
     if !form_encoded {
-        return Err(pages::problem(
+        return Err(problem(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Request not understood",
-            "This endpoint accepts only form posts (application/x-www-form-urlencoded).",
+            Text::NotUnderstoodTitle,
+            text(lang, Text::NotForm),
         ));
     }
     let declared = req
@@ -58,11 +62,8 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let too_large = || {
-        pages::problem(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Request too large",
-            &format!("The request body is larger than the {max} bytes this appliance accepts."),
-        )
+        let message = fill(text(lang, Text::TooLarge), &[("max", &max.to_string())]);
+        problem(StatusCode::PAYLOAD_TOO_LARGE, Text::TooLargeTitle, &message)
     };
     if declared.is_some_and(|len| len > max as u64) {
         return Err(too_large());
@@ -71,17 +72,17 @@ where
     match collected.await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(_) => Err(pages::problem(
+        Err(_) => Err(problem(
             StatusCode::REQUEST_TIMEOUT,
-            "Request too slow",
-            "The request body did not arrive in time.",
+            Text::TooSlowTitle,
+            text(lang, Text::TooSlow),
         )),
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "request body could not be read");
-            Err(pages::problem(
+            Err(problem(
                 StatusCode::BAD_REQUEST,
-                "Request not understood",
-                "The request body could not be read.",
+                Text::NotUnderstoodTitle,
+                text(lang, Text::Unreadable),
             ))
         }
     }

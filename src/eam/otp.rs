@@ -65,7 +65,7 @@ where
     match action.as_deref() {
         Some("verify") => {}
         Some("cancel") => return end("access_denied", "user cancelled").await,
-        _ => return step::bad_request(lang, "The form did not say whether to verify or cancel."),
+        _ => return step::bad_request(lang, text(lang, Text::FormIncomplete)),
     }
     let fill = app.signer.fill();
     let Some(_ticket) = app.admission.admit(Stage::InTransaction, fill) else {

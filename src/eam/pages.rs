@@ -123,12 +123,7 @@ form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     )
 }
 
-/// A page that explains a problem and posts nothing anywhere.
-pub fn problem(status: StatusCode, title: &str, message: &str) -> Page {
-    problem_in(Lang::En, status, title, message)
-}
-
-/// [`problem`] in the user's language.
+/// A problem page in the user's language: a title and one message, nothing to act on.
 pub fn problem_in(lang: Lang, status: StatusCode, title: &str, message: &str) -> Page {
     let n = nonce();
     let body = format!(
@@ -144,11 +139,12 @@ pub fn problem_in(lang: Lang, status: StatusCode, title: &str, message: &str) ->
 }
 
 /// 503 with `Retry-After`: the appliance is past its capacity and turned a new sign-in away.
-pub fn busy(retry_after_secs: u32) -> Page {
-    let mut page = problem(
+pub fn busy(lang: Lang, retry_after_secs: u32) -> Page {
+    let mut page = problem_in(
+        lang,
         StatusCode::SERVICE_UNAVAILABLE,
-        "Busy",
-        "The sign-in service is busy. Try again in a moment.",
+        text(lang, Text::BusyTitle),
+        text(lang, Text::Busy),
     );
     page.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

@@ -73,10 +73,7 @@ where
     match action.as_deref() {
         Some("verify") => {}
         Some("cancel") => return end("access_denied", "user cancelled").await,
-        _ => {
-            let why = "The form did not say whether to continue or cancel.";
-            return bad_request(lang, why);
-        }
+        _ => return bad_request(lang, text(lang, Text::FormIncomplete)),
     }
     let sealed = sealed.unwrap_or_default();
     let Some(chain) = chain.filter(|c| !c.0.is_empty()) else {

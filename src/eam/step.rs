@@ -38,8 +38,10 @@ where
     let source = crate::app::Peer::source_of(&req);
     let lang = Lang::of(&req);
     let body = super::read_form(req, &app.config).await?;
-    let fields = form::parse(&body, names)
-        .map_err(|e| bad_request(lang, &format!("The form could not be read: {e}.")))?;
+    let fields = form::parse(&body, names).map_err(|e| {
+        tracing::debug!(error = %e, "step form refused");
+        bad_request(lang, text(lang, Text::FormUnreadable))
+    })?;
     Ok(StepForm {
         source,
         lang,
@@ -58,16 +60,14 @@ pub(crate) fn open(
     let refuse = |why: &str| Box::new(bad_request(lang, why));
     let txn = match sealed.map(|s| app.transactions.open(s)) {
         Some(Ok(txn)) => txn,
-        _ => return Err(refuse("This sign-in is not one this appliance started.")),
+        _ => return Err(refuse(text(lang, Text::NotOurs))),
     };
     if app.transactions.is_used(&txn) {
         return Err(refuse(text(lang, Text::Finished)));
     }
     let offered = |m: Method| txn.offers.iter().any(|o| o.method == m);
     if method.is_some_and(|m| !offered(m)) {
-        return Err(refuse(
-            "This sign-in does not offer that way of signing in.",
-        ));
+        return Err(refuse(text(lang, Text::NotOffered)));
     }
     Ok(txn)
 }

@@ -107,6 +107,32 @@ pub(super) fn english(key: Text) -> &'static str {
         }
         Text::Returning => "Returning to sign-in",
         Text::ReturningNoScript => "Select Continue to finish signing in.",
+        Text::NotFoundTitle => "Not found",
+        Text::NotFound => "There is nothing at this address.",
+        Text::NotAllowedTitle => "Request not allowed",
+        Text::NotAllowed => "This address does not answer that kind of request.",
+        Text::BusyTitle => "Busy",
+        Text::Busy => "The sign-in service is busy. Try again in a moment.",
+        Text::NotUnderstoodTitle => "Request not understood",
+        Text::NotForm => "This address accepts only forms that a browser posts.",
+        Text::Unreadable => "The request could not be read.",
+        Text::TooLargeTitle => "Request too large",
+        Text::TooLarge => "The request is larger than the {max} bytes this service accepts.",
+        Text::TooSlowTitle => "Request too slow",
+        Text::TooSlow => "The request did not arrive in time. Try again.",
+        Text::FormUnreadable => "The form could not be read. Start again from the sign-in page.",
+        Text::NotOurs => {
+            "This sign-in was not started by this service. Start again from the sign-in page."
+        }
+        Text::NotOffered => "This sign-in does not offer that way of signing in.",
+        Text::FormIncomplete => {
+            "The form did not say what to do. Go back and use the page's buttons."
+        }
+        Text::OtherSignIn => "That code belongs to another sign-in.",
+        Text::RequestRefusedTitle => "Sign-in request refused",
+        Text::RequestRefused => {
+            "The sign-in request from Microsoft Entra could not be accepted: {why}"
+        }
     }
 }
 
@@ -230,5 +256,37 @@ pub(super) fn german(key: Text) -> &'static str {
         }
         Text::Returning => "Zurück zur Anmeldung",
         Text::ReturningNoScript => "Wählen Sie Weiter, um die Anmeldung abzuschließen.",
+        Text::NotFoundTitle => "Nicht gefunden",
+        Text::NotFound => "Unter dieser Adresse gibt es nichts.",
+        Text::NotAllowedTitle => "Anfrage nicht erlaubt",
+        Text::NotAllowed => "Diese Adresse beantwortet diese Art von Anfrage nicht.",
+        Text::BusyTitle => "Ausgelastet",
+        Text::Busy => {
+            "Der Anmeldedienst ist gerade ausgelastet. Versuchen Sie es gleich noch einmal."
+        }
+        Text::NotUnderstoodTitle => "Anfrage nicht verstanden",
+        Text::NotForm => "Diese Adresse nimmt nur Formulare an, die ein Browser sendet.",
+        Text::Unreadable => "Die Anfrage konnte nicht gelesen werden.",
+        Text::TooLargeTitle => "Anfrage zu groß",
+        Text::TooLarge => "Die Anfrage ist größer als die {max} Bytes, die dieser Dienst annimmt.",
+        Text::TooSlowTitle => "Anfrage zu langsam",
+        Text::TooSlow => "Die Anfrage kam nicht rechtzeitig an. Versuchen Sie es noch einmal.",
+        Text::FormUnreadable => {
+            "Das Formular konnte nicht gelesen werden. Beginnen Sie erneut auf der Anmeldeseite."
+        }
+        Text::NotOurs => {
+            "Diese Anmeldung wurde nicht von diesem Dienst begonnen. Beginnen Sie erneut auf der \
+             Anmeldeseite."
+        }
+        Text::NotOffered => "Diese Anmeldung bietet diese Art der Anmeldung nicht an.",
+        Text::FormIncomplete => {
+            "Das Formular sagt nicht, was zu tun ist. Gehen Sie zurück und verwenden Sie die \
+             Schaltflächen der Seite."
+        }
+        Text::OtherSignIn => "Dieser Code gehört zu einer anderen Anmeldung.",
+        Text::RequestRefusedTitle => "Anmeldeanfrage abgelehnt",
+        Text::RequestRefused => {
+            "Die Anmeldeanfrage von Microsoft Entra konnte nicht angenommen werden: {why}"
+        }
     }
 }
