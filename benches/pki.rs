@@ -337,7 +337,7 @@ fn waiting_page(c: &mut Criterion) {
         wait: "/eam/mobile/wait",
         transaction: &"t".repeat(400),
         challenge_id: "q1w2e3r4t5y6u7i8o9p0aa",
-        challenge_text: "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+        compare_code: "434 505",
         link,
         message: None,
     };

@@ -283,7 +283,15 @@ async fn begin_in_german(stand: &Stand) -> (entra_sim::Browser, Waiting) {
     ] {
         assert!(page.body.contains(words), "{words}: {}", page.body);
     }
-    (browser, waiting(&page))
+    let waiting = waiting(&page);
+    let code = vouch::pki::challenge::compare_code(&waiting.challenge);
+    let shown = format!("<code>{code}</code>");
+    assert!(
+        page.body.contains(&shown),
+        "the app's code {shown}: {}",
+        page.body
+    );
+    (browser, waiting)
 }
 
 #[tokio::test]

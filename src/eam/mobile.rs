@@ -76,6 +76,7 @@ fn waiting(
 ) -> Page {
     let origin = crate::app::issuer_origin(&app.config.issuer);
     let api = format!("{origin}{}", app.routes.mobile_respond);
+    let code = crate::pki::challenge::compare_code(challenge);
     let challenge = b64url_encode(challenge);
     let api: String = form_urlencoded::byte_serialize(api.as_bytes()).collect();
     let link = format!("vouch-pki://sign?api={api}&challenge_id={id}&challenge={challenge}");
@@ -85,7 +86,7 @@ fn waiting(
         wait: &app.routes.mobile_wait,
         transaction: sealed,
         challenge_id: id,
-        challenge_text: &challenge,
+        compare_code: &code,
         link: &link,
         message,
     })

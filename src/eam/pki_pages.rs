@@ -70,8 +70,8 @@ pub struct MobileWait<'a> {
     pub wait: &'a str,
     pub transaction: &'a str,
     pub challenge_id: &'a str,
-    /// The challenge as the app will show it, for the user to compare.
-    pub challenge_text: &'a str,
+    /// The challenge's compare code, which the app shows too.
+    pub compare_code: &'a str,
     /// The link the QR code carries.
     pub link: &'a str,
     pub message: Option<&'a str>,
@@ -92,7 +92,7 @@ pub fn mobile_wait(page: &MobileWait<'_>) -> Page {
         qr_label = escape(text(lang, Text::MobileQrLabel)),
         qr = qr_svg(page.link),
         code_label = escape(text(lang, Text::MobileCode)),
-        code = escape(page.challenge_text),
+        code = escape(page.compare_code),
         link = escape(page.link),
         open = escape(text(lang, Text::MobileOpenApp)),
         action = escape(page.action),
@@ -313,7 +313,7 @@ mod tests {
             wait: "/eam/mobile/wait</script>",
             transaction: "t",
             challenge_id: "id\"",
-            challenge_text: "AB<CD",
+            compare_code: "AB<CD",
             link: "vouch://sign?api=x&id=y",
             message: None,
         });
@@ -381,7 +381,7 @@ mod tests {
             wait: "/eam/mobile/wait",
             transaction: "t",
             challenge_id: "id",
-            challenge_text: "ABCD",
+            compare_code: "123 456",
             link: "vouch-pki://sign?challenge_id=id",
             message: Some("Die Signatur Ihres Telefons ist ungültig."),
         });
@@ -394,7 +394,7 @@ mod tests {
             body.contains("aria-label=\"QR-Code für die Telefon-App\""),
             "{body}"
         );
-        assert!(body.contains("In der App angezeigter Code: <code>ABCD</code>"));
+        assert!(body.contains("In der App angezeigter Code: <code>123 456</code>"));
         assert!(
             body.contains(">In der App auf diesem Gerät öffnen</a>"),
             "{body}"

@@ -5,6 +5,9 @@
 //! MGF1 with the same hash, RFC 8017 §9.1), EC keys on P-256 or P-384 with ECDSA (ASN.1 DER or
 //! the fixed-width r‖s of IEEE P1363), and Ed25519 keys with Ed25519 (RFC 8032). RSA keys
 //! shorter than 2048 bits are refused. Verification is aws-lc-rs's.
+//!
+//! The waiting page and the app both show a [`compare_code`] of the challenge, so that the
+//! user can see the phone is answering the sign-in on their screen and not another one.
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 
@@ -168,9 +171,29 @@ pub fn verify_challenge(
         .map_err(|_| ChallengeError::BadSignature)
 }
 
+/// The six digits the page and the app show for `challenge`, as `123 456`: the first four
+/// bytes of SHA-256("vouch-pki compare code" ‖ challenge), big-endian, modulo 10⁶.
+pub fn compare_code(challenge: &[u8]) -> String {
+    let mut input = b"vouch-pki compare code".to_vec();
+    input.extend_from_slice(challenge);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &input);
+    let mut first = [0u8; 4];
+    first.copy_from_slice(&digest.as_ref()[..4]);
+    let code = u32::from_be_bytes(first) % 1_000_000;
+    format!("{:03} {:03}", code / 1000, code % 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_compare_code_is_six_digits_an_app_can_compute_from_the_challenge() {
+        assert_eq!(compare_code(&[0u8; 32]), "434 505");
+        let counting: Vec<u8> = (0..32).collect();
+        assert_eq!(compare_code(&counting), "419 957");
+        assert_eq!(compare_code(&[]).len(), 7);
+    }
 
     #[test]
     fn garbage_keys_are_refused_with_a_reason() {
