@@ -387,14 +387,7 @@ impl CredentialStore {
         change: impl FnOnce(&mut StoreFile) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let lock_path = self.dir.join(LOCK);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(io_err(&lock_path))?;
-        lock.lock().map_err(io_err(&lock_path))?;
+        let lock = lock_exclusive(&lock_path).map_err(io_err(&lock_path))?;
 
         let path = self.path();
         let mut file = read_file(&path)?;
@@ -437,6 +430,19 @@ fn read_file(path: &Path) -> Result<StoreFile, StoreError> {
 fn write_atomically(path: &Path, file: &StoreFile) -> Result<(), StoreError> {
     let bytes = serde_json::to_vec_pretty(file).unwrap_or_default();
     replace_file(path, &bytes).map_err(|(at, e)| io_err(&at)(e))
+}
+
+/// Opens (creating, mode 0600) the lock file at `path` and waits for its exclusive lock,
+/// which lasts until the returned file is dropped: writers in every process take turns.
+pub(crate) fn lock_exclusive(path: &Path) -> std::io::Result<File> {
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)?;
+    lock.lock()?;
+    Ok(lock)
 }
 
 /// Replaces `path` with `bytes`, readable by its owner only, so that a crash leaves the old

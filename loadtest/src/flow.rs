@@ -424,12 +424,7 @@ impl Flow {
     }
 
     async fn sign_in_mobile(&self, browser: &Browser, user: usize) -> Result<Timings, Failure> {
-        let mut timings = Timings::default();
-        let started = Instant::now();
-        let (page, pending) = self.post_authorize(browser, user).await?;
-        timings.authorize = started.elapsed();
-
-        let (step, page) = self.choose_if_asked(browser, page, &mut timings).await?;
+        let (mut timings, pending, step, page) = self.reach_method(browser, user).await?;
         let waiting = self.read_waiting(step, &page)?;
 
         timings.phone = Some(self.phone_answers(browser, user, &waiting).await?);
@@ -446,12 +441,10 @@ impl Flow {
     }
 
     async fn sign_in_key(&self, browser: &Browser, user: usize) -> Result<Timings, Failure> {
-        let mut timings = Timings::default();
-        let started = Instant::now();
-        let (page, pending) = self.post_authorize(browser, user).await?;
-        timings.authorize = started.elapsed();
-        let (step, page) = self.choose_if_asked(browser, page, &mut timings).await?;
-        let ceremony = self.read_ceremony(step, &page)?;
+        let (mut timings, pending, step, page) = self.reach_method(browser, user).await?;
+        let form = self.method_form(step, &page, &self.paths.fido)?;
+        let ceremony =
+            Ceremony::read(&page.body, &form).map_err(|why| Failure::KeyPage { step, why })?;
 
         let keys = self.keys.as_ref().ok_or(Failure::NoKey)?;
         if !ceremony.allows(&keys.credential_id(user)) {
@@ -482,21 +475,8 @@ impl Flow {
     }
 
     async fn sign_in_card(&self, browser: &Browser, user: usize) -> Result<Timings, Failure> {
-        let mut timings = Timings::default();
-        let started = Instant::now();
-        let (page, pending) = self.post_authorize(browser, user).await?;
-        timings.authorize = started.elapsed();
-        let (step, page) = self.choose_if_asked(browser, page, &mut timings).await?;
-        let form = next_form(step, &page)?;
-        if form.action == REDIRECT_URI {
-            let error = form
-                .get("error")
-                .map_or_else(|| "nothing".into(), known_error);
-            return Err(Failure::Posted { step, error });
-        }
-        if form.action != self.paths.card_action {
-            return Err(Failure::UnexpectedPage { step });
-        }
+        let (mut timings, pending, step, page) = self.reach_method(browser, user).await?;
+        let form = self.method_form(step, &page, &self.paths.card_action)?;
         let txn = form.get("txn").ok_or(Failure::UnexpectedPage { step })?;
         let method = form.get("method").unwrap_or_default();
 
@@ -516,23 +496,42 @@ impl Flow {
         Ok(timings)
     }
 
-    /// The page after Entra's form, past the choice page if the user was offered several
-    /// methods: with the step it answered.
-    async fn choose_if_asked(
+    /// Posts Entra's form for `user` and, if the user is offered several methods, chooses the
+    /// run's: the first page of the method, the step that brought it, and their timings.
+    async fn reach_method(
         &self,
         browser: &Browser,
-        page: Page,
-        timings: &mut Timings,
-    ) -> Result<(Step, Page), Failure> {
+        user: usize,
+    ) -> Result<(Timings, Pending, Step, Page), Failure> {
+        let mut timings = Timings::default();
+        let started = Instant::now();
+        let (page, pending) = self.post_authorize(browser, user).await?;
+        timings.authorize = started.elapsed();
         match next_form(Step::Authorize, &page)? {
             form if form.action == self.paths.method => {
                 let started = Instant::now();
                 let page = self.choose(browser, &form).await?;
                 timings.choose = Some(started.elapsed());
-                Ok((Step::Choose, page))
+                Ok((timings, pending, Step::Choose, page))
             }
-            _ => Ok((Step::Authorize, page)),
+            _ => Ok((timings, pending, Step::Authorize, page)),
         }
+    }
+
+    /// The form of a method's first page, which must post to `action`; an answer to Entra
+    /// instead is the error it posts.
+    fn method_form(&self, step: Step, page: &Page, action: &str) -> Result<Form, Failure> {
+        let form = next_form(step, page)?;
+        if form.action == REDIRECT_URI {
+            let error = form
+                .get("error")
+                .map_or_else(|| "nothing".into(), known_error);
+            return Err(Failure::Posted { step, error });
+        }
+        if form.action != action {
+            return Err(Failure::UnexpectedPage { step });
+        }
+        Ok(form)
     }
 
     /// Presses the choice page's button for the run's factor.
@@ -569,20 +568,6 @@ impl Flow {
             step,
             why: e.kind(),
         })
-    }
-
-    fn read_ceremony(&self, step: Step, page: &Page) -> Result<Ceremony, Failure> {
-        let form = next_form(step, page)?;
-        if form.action == REDIRECT_URI {
-            let error = form
-                .get("error")
-                .map_or_else(|| "nothing".into(), known_error);
-            return Err(Failure::Posted { step, error });
-        }
-        if form.action != self.paths.fido {
-            return Err(Failure::UnexpectedPage { step });
-        }
-        Ceremony::read(&page.body, &form).map_err(|why| Failure::KeyPage { step, why })
     }
 
     /// The phone signs the challenge and posts its JSON. Returns how long the appliance took

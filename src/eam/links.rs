@@ -8,8 +8,7 @@
 //! appliance never work from stale copies. A new link for a user replaces any older one.
 
 use std::collections::BTreeMap;
-use std::fs::{self, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::digest;
@@ -142,14 +141,7 @@ impl EnrolLinks {
         change: impl FnOnce(&mut LinkFile) -> Result<(), LinkError>,
     ) -> Result<(), LinkError> {
         let lock_path = self.dir.join(LOCK);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .mode(0o600)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        lock.lock().map_err(io(&lock_path))?;
+        let _lock = crate::store::lock_exclusive(&lock_path).map_err(io(&lock_path))?;
 
         let path = self.dir.join(FILE);
         let mut file = read(&path)?;
