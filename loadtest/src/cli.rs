@@ -43,7 +43,8 @@ pub struct RawCli {
 pub enum RawCommand {
     /// Run sign-ins against an appliance and report throughput, errors and latencies.
     Run(RawRun),
-    /// Write a stand (config, Entra identity, enrolled users) for an appliance started by hand.
+    /// Write a stand (config, Entra identity, enrolled users and key holders, phone and card
+    /// CAs) for an appliance started by hand.
     Prepare(RawPrepare),
     /// Measure the crypto of one sign-in on one core, with no I/O.
     Bound(RawBound),
@@ -100,8 +101,8 @@ pub struct RawRun {
     /// Open loop: most sign-ins in flight at once; later ones wait, and their wait counts.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub max_in_flight: usize,
-    /// The second factor the users prove: a TOTP code, a phone's signed challenge, or a
-    /// security key's assertion.
+    /// The second factor the users prove: a TOTP code, a phone's signed challenge, a smart
+    /// card presented in a TLS handshake, or a security key's assertion.
     #[arg(long, value_enum, default_value_t = Factor::Otp)]
     pub factor: Factor,
 }
