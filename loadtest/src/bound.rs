@@ -6,14 +6,14 @@
 //! code (HMAC), or for mobile PKI the phone's certificate verified for the user through the
 //! appliance's own `pki::verify_client_offline` with a loaded trust store (the phone CA is
 //! the root, so one ECDSA signature check; no revocation source) and the phone's ES256
-//! signature over the challenge through `pki::challenge::verify_challenge`; for a smart
-//! card the same two checks with the card CA's store, the signature standing for the one the
-//! card makes in the TLS handshake (CertificateVerify, an ES256 verify; the rest of the
-//! handshake is TLS, as for any new connection); for FIDO2, the
-//! transaction's WebAuthn challenge derived and a security key's ES256 assertion over it
-//! verified through `factor::webauthn::verify_assertion` (the key's signing is the
-//! browser's side and is not timed). The RSA signatures dominate. A load run divides the appliance's throughput per busy core by this
-//! bound; the rest of the gap is TLS, HTTP, HTML and scheduling.
+//! signature over the challenge through `pki::challenge::verify_challenge`; for a smart card
+//! the same two checks with the card CA's store, the signature standing for the one the card
+//! makes in the TLS handshake (CertificateVerify, an ES256 verify; the rest of the handshake
+//! is TLS, as for any new connection); for FIDO2, the transaction's WebAuthn challenge
+//! derived and a security key's ES256 assertion over it verified through
+//! `factor::webauthn::verify_assertion` (the key's signing is the browser's side and is not
+//! timed). The RSA signatures dominate. A load run divides the appliance's throughput per
+//! busy core by this bound; the rest of the gap is TLS, HTTP, HTML and scheduling.
 //!
 //! The bound is measured twice: on one core while the others idle, and on every core at once,
 //! one copy per core. The second is the like-for-like figure for a load run, whose cores are
