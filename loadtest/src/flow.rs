@@ -429,14 +429,9 @@ impl Flow {
 
         timings.phone = Some(self.phone_answers(browser, user, &waiting).await?);
 
-        let started = Instant::now();
         let fields = waiting.continue_fields();
-        let page = browser
-            .post_form(&self.paths.mobile, &fields)
-            .await
-            .map_err(|e| Failure::client(Step::Answer, e))?;
-        self.check_answer(Step::Answer, &page, &pending)?;
-        timings.answer = Some(started.elapsed());
+        let answer = (Step::Answer, self.paths.mobile.as_str());
+        timings.answer = Some(self.post_answer(browser, answer, &fields, &pending).await?);
         Ok(timings)
     }
 
@@ -464,13 +459,8 @@ impl Flow {
             ("signature", encode(&signed.signature)),
         ];
         let fields: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
-        let started = Instant::now();
-        let page = browser
-            .post_form(&self.paths.fido, &fields)
-            .await
-            .map_err(|e| Failure::client(Step::Key, e))?;
-        self.check_answer(Step::Key, &page, &pending)?;
-        timings.key = Some(started.elapsed());
+        let key = (Step::Key, self.paths.fido.as_str());
+        timings.key = Some(self.post_answer(browser, key, &fields, &pending).await?);
         Ok(timings)
     }
 
@@ -486,14 +476,27 @@ impl Flow {
             .map_err(|_| Failure::NoCard)?
             .browser();
         let fields = [("txn", txn), ("method", method), ("action", "verify")];
-        let started = Instant::now();
-        let page = card
-            .post_form(&self.paths.smart_card, &fields)
-            .await
-            .map_err(|e| Failure::client(Step::Card, e))?;
-        self.check_answer(Step::Card, &page, &pending)?;
-        timings.card = Some(started.elapsed());
+        let step = (Step::Card, self.paths.smart_card.as_str());
+        timings.card = Some(self.post_answer(&card, step, &fields, &pending).await?);
         Ok(timings)
+    }
+
+    /// Posts the form whose answer goes to Entra (`step`, to `path`) and checks that answer;
+    /// returns how long the appliance took.
+    async fn post_answer(
+        &self,
+        browser: &Browser,
+        (step, path): (Step, &str),
+        fields: &[(&str, &str)],
+        pending: &Pending,
+    ) -> Result<Duration, Failure> {
+        let started = Instant::now();
+        let page = browser
+            .post_form(path, fields)
+            .await
+            .map_err(|e| Failure::client(step, e))?;
+        self.check_answer(step, &page, pending)?;
+        Ok(started.elapsed())
     }
 
     /// Posts Entra's form for `user` and, if the user is offered several methods, chooses the

@@ -143,7 +143,7 @@ where
 {
     let source = crate::app::Peer::source_of(&req);
     let lang = Lang::of(&req);
-    let body = match super::read_form(req, &app.config).await {
+    let body = match super::read_form(req, &app.config, lang).await {
         Ok(body) => body,
         Err(page) => return page,
     };

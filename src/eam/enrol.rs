@@ -171,7 +171,7 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let lang = Lang::of(&req);
-    let body = match super::read_form(req, &app.config).await {
+    let body = match super::read_form(req, &app.config, lang).await {
         Ok(body) => body,
         Err(page) => return page,
     };

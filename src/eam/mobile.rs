@@ -166,7 +166,8 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let status = |code, status: &str| json(code, &serde_json::json!({ "status": status }));
-    let body = match super::read_form(req, &app.config).await {
+    let lang = Lang::of(&req);
+    let body = match super::read_form(req, &app.config, lang).await {
         Ok(body) => body,
         Err(page) => return page,
     };

@@ -27,17 +27,17 @@ use i18n::{Lang, Text, fill, text};
 use pages::Page;
 
 /// Reads a form-encoded request body within the configured size and time, or answers with
-/// the 4xx page that says why not.
+/// the 4xx page, in `lang`, that says why not.
 pub(crate) async fn read_form<B>(
     req: Request<B>,
     config: &crate::config::Config,
+    lang: Lang,
 ) -> Result<Bytes, Page>
 where
     B: hyper::body::Body<Data = Bytes> + Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let (max, deadline) = (config.max_body_bytes, config.limits.body_timeout);
-    let lang = Lang::of(&req);
     let problem =
         |status, title, message: &str| pages::problem_in(lang, status, text(lang, title), message);
     let form_encoded = req

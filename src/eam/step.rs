@@ -37,7 +37,7 @@ where
 {
     let source = crate::app::Peer::source_of(&req);
     let lang = Lang::of(&req);
-    let body = super::read_form(req, &app.config).await?;
+    let body = super::read_form(req, &app.config, lang).await?;
     let fields = form::parse(&body, names).map_err(|e| {
         tracing::debug!(error = %e, "step form refused");
         bad_request(lang, text(lang, Text::FormUnreadable))

@@ -268,7 +268,7 @@ pub(super) fn german(key: Text) -> &'static str {
         Text::NotForm => "Diese Adresse nimmt nur Formulare an, die ein Browser sendet.",
         Text::Unreadable => "Die Anfrage konnte nicht gelesen werden.",
         Text::TooLargeTitle => "Anfrage zu groß",
-        Text::TooLarge => "Die Anfrage ist größer als die {max} Bytes, die dieser Dienst annimmt.",
+        Text::TooLarge => "Die Anfrage ist größer als die {max} Bytes, die der Dienst annimmt.",
         Text::TooSlowTitle => "Anfrage zu langsam",
         Text::TooSlow => "Die Anfrage kam nicht rechtzeitig an. Versuchen Sie es noch einmal.",
         Text::FormUnreadable => {
